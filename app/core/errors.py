@@ -1,0 +1,23 @@
+"""Errors that a person can act on, as opposed to bugs.
+
+A :class:`UserError` carries a message written for the person using Moss: what happened and what to do
+about it. Front ends show it as it is (one line on the command line, a banner in the GUI) and carry on.
+Anything else that escapes is a bug: logged with its traceback and reported briefly.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """Something the user can fix: a bad model file, a full disk, a model too big for the machine."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ModelFileError(UserError):
+    """A model file that cannot be used: missing, not a GGUF, truncated, weightless or unsupported."""

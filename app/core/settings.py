@@ -1,0 +1,52 @@
+"""The settings schema: every persisted preference, its type and its default.
+
+Stored as JSON by app.platform.settings_store; unknown keys are dropped and wrongly typed values fall back to
+their default, so an old or hand-edited file can never stop the app from starting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    last_model_path: str = ""
+    recent_models: tuple[str, ...] = ()
+    # A plain default instruction: without one, small models drift (SmolLM2 answers as "an NPC").
+    system_prompt: str = "You are a helpful assistant."
+    context_length: int = 8192
+    max_tokens: int = 2048
+    temperature: float = 0.7
+    theme: str = "system"  # system | light | dark
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Settings:
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                continue
+            value, default = raw[f.name], f.default
+            if isinstance(default, tuple):
+                ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+                value = tuple(value) if ok else value
+            elif isinstance(default, bool) or isinstance(value, bool):
+                ok = type(value) is type(default)
+            elif isinstance(default, float):
+                ok = isinstance(value, int | float)
+                value = float(value) if ok else value
+            else:
+                ok = isinstance(value, type(default))
+            if ok:
+                values[f.name] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def with_recent_model(self, path: str, keep: int = 8) -> Settings:
+        """These settings with ``path`` as the last used model, first in the recent list."""
+        recent = (path, *(p for p in self.recent_models if p != path))[:keep]
+        return dataclasses.replace(self, last_model_path=path, recent_models=recent)

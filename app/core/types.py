@@ -1,0 +1,120 @@
+"""Frozen dataclasses that cross layer and thread boundaries.
+
+Everything here is plain data: safe to send through a queued Qt signal, to print as JSON, and to compare in
+tests.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Role(enum.StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One turn of a conversation. ``reasoning`` is an assistant's visible thinking, never fed back."""
+
+    role: Role
+    content: str
+    reasoning: str | None = None
+
+    @classmethod
+    def from_json(cls, item: Any) -> Message:
+        """Build a message from a ``{role, content[, reasoning]}`` mapping; raises ValueError if malformed."""
+        if not isinstance(item, dict):
+            raise ValueError("each message must be an object with 'role' and 'content'")
+        try:
+            role = Role(str(item.get("role")))
+        except ValueError:
+            raise ValueError(f"unknown role {item.get('role')!r}; use system, user or assistant") from None
+        content = item.get("content")
+        if not isinstance(content, str):
+            raise ValueError("each message needs 'content' as text")
+        reasoning = item.get("reasoning")
+        if reasoning is not None and not isinstance(reasoning, str):
+            raise ValueError("'reasoning' must be text when given")
+        return cls(role, content, reasoning)
+
+
+class FinishReason(enum.StrEnum):
+    STOP = "stop"  # the model ended its reply
+    LENGTH = "length"  # max_tokens reached
+    CONTEXT = "context"  # the context window is full
+    CANCELLED = "cancelled"  # the user stopped it
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationParams:
+    """Sampling and length settings for one reply."""
+
+    max_tokens: int = 2048
+    temperature: float = 0.7
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadParams:
+    """How to load a model. Issue 4's planner fills these from the hardware; v1 uses safe CPU defaults."""
+
+    n_ctx: int = 8192
+    n_gpu_layers: int = 0
+    n_batch: int = 256
+    n_threads: int | None = None
+    flash_attn: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """What the engine knows about a loaded model."""
+
+    path: str
+    name: str
+    architecture: str
+    chat_format: str
+    n_ctx: int
+    n_ctx_train: int
+    size_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationStats:
+    """Token counts and timings of one reply."""
+
+    prompt_tokens: int
+    prompt_tokens_evaluated: int
+    completion_tokens: int
+    time_to_first_token_s: float | None
+    tokens_per_second: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationResult:
+    """A finished reply: the text the user sees plus how it ended and what it cost."""
+
+    content: str
+    reasoning: str | None
+    finish_reason: FinishReason
+    stats: GenerationStats = field(default_factory=lambda: GenerationStats(0, 0, 0, None, None))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "content": self.content,
+            "reasoning": self.reasoning,
+            "finish_reason": self.finish_reason.value,
+            "prompt_tokens": self.stats.prompt_tokens,
+            "prompt_tokens_evaluated": self.stats.prompt_tokens_evaluated,
+            "completion_tokens": self.stats.completion_tokens,
+            "tokens_per_second": self.stats.tokens_per_second,
+            "time_to_first_token_s": self.stats.time_to_first_token_s,
+        }

@@ -1,0 +1,5 @@
+"""The inference engine: GGUF files, chat formats and llama.cpp, without Qt.
+
+Importing this package is cheap; llama_cpp itself is imported only when a model is loaded (or the backend is
+probed), so that the GUI opens fast and headless commands that need no model never pay for it.
+"""

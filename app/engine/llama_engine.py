@@ -1,0 +1,273 @@
+"""One llama.cpp model: load it, chat with it token by token, stop it, unload it.
+
+The engine is plain Python and not thread-safe: the GUI drives it from one worker thread
+(app.qt.engine_worker), the command line from the main thread. Both go through :meth:`LlamaEngine.generate`.
+
+Generation is a hand-driven loop over llama-cpp-python's ``Llama`` rather than ``create_completion``:
+- the prompt is evaluated in ``n_batch`` chunks with a cancel check between them, so a long prefill stops;
+- only tokens after the longest prefix shared with what is already in the KV cache are evaluated, so a
+  chat turn costs its new text, not the whole conversation;
+- each token is decoded once, incrementally (``create_completion`` re-decodes the whole reply per token).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import ModelFileError, UserError
+from app.core.types import (
+    FinishReason,
+    GenerationParams,
+    GenerationResult,
+    GenerationStats,
+    LoadParams,
+    Message,
+    ModelInfo,
+)
+from app.engine import backend
+from app.engine.chat_format import ChatFormat, Delta, select_chat_format
+from app.engine.decoding import TokenDecoder
+from app.engine.gguf_header import GGUFHeader, read_gguf_header
+
+log = logging.getLogger(__name__)
+
+DeltaCallback = Callable[[Delta], None]
+_UNKNOWN_ARCH = re.compile(r"unknown model architecture: '([^']*)'")
+
+
+class LlamaEngine:
+    """Owns at most one loaded model. Call every method from the same thread."""
+
+    def __init__(self) -> None:
+        self._llm: Any = None
+        self._format: ChatFormat | None = None
+        self._info: ModelInfo | None = None
+        self._header: GGUFHeader | None = None
+
+    @property
+    def info(self) -> ModelInfo | None:
+        return self._info
+
+    @property
+    def chat_format(self) -> ChatFormat | None:
+        return self._format
+
+    # -- loading ------------------------------------------------------------------------------------------
+
+    def load(self, path: str | Path, params: LoadParams | None = None) -> ModelInfo:
+        """Load the GGUF at ``path`` (unloading any current model first); raises UserError if it cannot."""
+        params = params or LoadParams()
+        self.unload()
+        header = read_gguf_header(path)  # every kind of unusable file fails here, with a clear message
+        chat_format = select_chat_format(header)
+        llama_cpp = backend.llama()
+        n_ctx = min(params.n_ctx, header.context_length) if header.context_length else params.n_ctx
+        backend.clear_recent_problems()
+        started = time.perf_counter()
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(header.path),
+                n_ctx=n_ctx,
+                n_batch=min(params.n_batch, n_ctx),
+                n_gpu_layers=params.n_gpu_layers,
+                n_threads=params.n_threads,
+                flash_attn=params.flash_attn,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise _explain_load_failure(header, exc) from exc
+        log.info("loaded %s in %.2f s (n_ctx=%d)", header.path, time.perf_counter() - started, n_ctx)
+        self._llm, self._format, self._header = llm, chat_format, header
+        self._info = ModelInfo(
+            path=str(header.path),
+            name=header.name,
+            architecture=header.architecture,
+            chat_format=chat_format.name,
+            n_ctx=int(llm.n_ctx()),
+            n_ctx_train=header.context_length,
+            size_bytes=header.file_size,
+        )
+        return self._info
+
+    def unload(self) -> None:
+        """Free the model and its context (no-op when none is loaded)."""
+        llm, self._llm, self._format, self._info, self._header = self._llm, None, None, None, None
+        if llm is not None:
+            llm.close()
+            log.info("unloaded model")
+
+    # -- prompting ----------------------------------------------------------------------------------------
+
+    def render_prompt(self, messages: Sequence[Message], *, today: dt.date | None = None) -> str:
+        return self._require_format().render(messages, today=today)
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of prompt text; special-token text (``<|im_start|>``...) becomes the special tokens."""
+        tokens: list[int] = self._require_model().tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return tokens
+
+    # -- generation ---------------------------------------------------------------------------------------
+
+    def generate(
+        self,
+        messages: Sequence[Message],
+        params: GenerationParams | None = None,
+        *,
+        cancel: threading.Event | None = None,
+        on_delta: DeltaCallback | None = None,
+        today: dt.date | None = None,
+    ) -> GenerationResult:
+        """Reply to ``messages``, calling ``on_delta`` for each piece of text as it is generated.
+
+        Stops within a token (or a prefill chunk) of ``cancel`` being set; the result then says
+        ``cancelled`` and holds what was generated so far.
+        """
+        params = params or GenerationParams()
+        cancel = cancel or threading.Event()
+        llm = self._require_model()
+        chat_format = self._require_format()
+        started = time.perf_counter()
+        tokens = self.tokenize(chat_format.render(messages, today=today))
+        n_ctx = int(llm.n_ctx())
+        if len(tokens) >= n_ctx:
+            raise UserError(
+                f"This conversation needs {len(tokens):,} tokens, more than the model's context of "
+                f"{n_ctx:,}. Start a new chat, or load the model with a longer context."
+            )
+        evaluated = self._prefill(llm, tokens, cancel)
+        parser = chat_format.new_parser()
+        parts: dict[str, list[str]] = {"content": [], "reasoning": []}
+
+        def emit(deltas: list[Delta]) -> None:
+            for delta in deltas:
+                parts[delta.kind].append(delta.text)
+                if on_delta is not None:
+                    on_delta(delta)
+
+        first_token_at: float | None = None
+        completion_tokens = 0
+        finish = FinishReason.CANCELLED if cancel.is_set() else FinishReason.LENGTH
+        if not cancel.is_set():
+            finish, completion_tokens, first_token_at = self._sample_loop(llm, params, cancel, parser, emit)
+        emit(parser.finish())
+        ended = time.perf_counter()
+        reasoning = "".join(parts["reasoning"])
+        decode_s = ended - first_token_at if first_token_at is not None else 0.0
+        stats = GenerationStats(
+            prompt_tokens=len(tokens),
+            prompt_tokens_evaluated=evaluated,
+            completion_tokens=completion_tokens,
+            time_to_first_token_s=round(first_token_at - started, 4) if first_token_at else None,
+            tokens_per_second=round((completion_tokens - 1) / decode_s, 2)
+            if completion_tokens > 1 and decode_s > 0
+            else None,
+        )
+        return GenerationResult("".join(parts["content"]), reasoning or None, finish, stats)
+
+    def _prefill(self, llm: Any, tokens: list[int], cancel: threading.Event) -> int:
+        """Evaluate the part of ``tokens`` not already in the KV cache; returns how many were evaluated."""
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        reuse = 0
+        for a, b in zip(cached, tokens, strict=False):
+            if a != b:
+                break
+            reuse += 1
+        # At least one token must be evaluated so that fresh logits exist to sample from.
+        reuse = min(reuse, len(tokens) - 1)
+        # Llama.eval drops every cached position from n_tokens on before it decodes.
+        llm.n_tokens = reuse
+        if reuse == 0:
+            llm.reset()
+        todo = tokens[reuse:]
+        step = max(1, int(llm.n_batch))
+        for start in range(0, len(todo), step):
+            if cancel.is_set():
+                break
+            llm.eval(todo[start : start + step])
+        return int(llm.n_tokens) - reuse
+
+    def _sample_loop(
+        self,
+        llm: Any,
+        params: GenerationParams,
+        cancel: threading.Event,
+        parser: Any,
+        emit: Callable[[list[Delta]], None],
+    ) -> tuple[FinishReason, int, float | None]:
+        llama_cpp = backend.llama()
+        vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        n_ctx = int(llm.n_ctx())
+        llm.set_seed(params.seed if params.seed is not None else llama_cpp.LLAMA_DEFAULT_SEED)
+        # One sampler chain for the whole reply (Llama.sample() would rebuild it for every token).
+        llm._sampler = llm._init_sampler(
+            top_k=params.top_k,
+            top_p=params.top_p,
+            min_p=params.min_p,
+            temp=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+        )
+        decoder = TokenDecoder(vocab)
+        first_token_at: float | None = None
+        count = 0
+        finish = FinishReason.LENGTH
+        try:
+            while count < params.max_tokens:
+                if cancel.is_set():
+                    finish = FinishReason.CANCELLED
+                    break
+                if llm.n_tokens >= n_ctx:
+                    finish = FinishReason.CONTEXT
+                    break
+                token = int(llm.sample())
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    finish = FinishReason.STOP
+                    break
+                count += 1
+                if first_token_at is None:
+                    first_token_at = time.perf_counter()
+                text = decoder.decode(token)
+                emit(parser.feed(token, text))
+                llm.eval([token])
+        finally:
+            llm._sampler = None
+        tail = decoder.flush()
+        if tail:
+            emit(parser.feed(-1, tail))
+        return finish, count, first_token_at
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _require_model(self) -> Any:
+        if self._llm is None:
+            raise UserError("No model is loaded. Pick a model first.")
+        return self._llm
+
+    def _require_format(self) -> ChatFormat:
+        if self._format is None:
+            raise UserError("No model is loaded. Pick a model first.")
+        return self._format
+
+
+def _explain_load_failure(header: GGUFHeader, exc: BaseException) -> UserError:
+    """Turn llama-cpp-python's bare 'Failed to load model' into what went wrong and what to do."""
+    problems = backend.recent_problems()
+    text = "\n".join(problems)
+    name = header.path.name
+    match = _UNKNOWN_ARCH.search(text)
+    if match:
+        return ModelFileError(
+            f"{name} is a '{match.group(1)}' model, an architecture this version of llama.cpp cannot run. "
+            "Use a GGUF of a supported model (gpt-oss, Llama, Qwen, Mistral, Gemma, ...)."
+        )
+    if re.search(r"(failed to allocate|unable to allocate|out of memory|cudaMalloc failed)", text, re.I):
+        return UserError(f"Not enough memory to load {name}. Close other programs, or use a smaller model or context.")
+    detail = next((p for p in reversed(problems) if "error" in p.lower()), problems[-1] if problems else "")
+    detail = detail.removeprefix("llama_model_load: ").strip() or str(exc)
+    return ModelFileError(f"llama.cpp could not load {name}: {detail}. The file may be damaged or unsupported.")

@@ -1,0 +1,1 @@
+"""Operating-system integration without Qt: folders, logging, settings files, the secret store."""

@@ -1,0 +1,56 @@
+"""Settings persisted as JSON, written atomically so a crash mid-write never leaves a broken file."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from app.core.errors import UserError
+from app.core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read settings; a missing file gives the defaults, a corrupt one is set aside (never lost) and replaced."""
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Settings()
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+        log.warning("settings file %s is unreadable (%s); moved to %s, using defaults", path, exc, aside)
+        try:
+            path.replace(aside)
+        except OSError:
+            log.exception("could not move the unreadable settings file aside")
+        return Settings()
+    if not isinstance(raw, dict):
+        log.warning("settings file %s does not hold an object; using defaults", path)
+        return Settings()
+    return Settings.from_dict(raw)
+
+
+def save_settings(path: Path, settings: Settings) -> None:
+    """Write settings atomically: a temporary file in the same folder, flushed, then renamed over the old one."""
+    text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UserError(
+            f"Could not save settings to {path}: {exc.strerror or exc}. Check free disk space and permissions."
+        ) from exc

@@ -1,0 +1,1 @@
+"""Qt glue without widgets: worker objects on their own threads and the controllers that own them."""

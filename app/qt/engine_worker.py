@@ -1,0 +1,246 @@
+"""The model thread: a worker QObject that owns the LlamaEngine, and the GUI-side controller that drives it.
+
+Threading (see docs/architecture.md): the worker lives on its own QThread; load, generate and unload all
+run there, because a llama.cpp context is not thread-safe. Requests go in as queued signals, results come
+out as queued signals carrying plain data. Stopping a reply does not go through the event loop (the worker
+is busy generating): each request carries a ``threading.Event`` that the controller sets directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from app.core.errors import UserError
+from app.core.types import GenerationParams, GenerationResult, LoadParams, Message, ModelInfo
+from app.engine.chat_format import Delta
+from app.engine.llama_engine import LlamaEngine
+
+log = logging.getLogger(__name__)
+
+# Streamed text is sent to the GUI at most this often, so a fast model never floods the event loop.
+COALESCE_S = 0.04
+
+
+@dataclass(frozen=True)
+class ReplyRequest:
+    messages: tuple[Message, ...]
+    params: GenerationParams
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+def _unexpected(exc: BaseException) -> str:
+    return f"Something went wrong inside Moss ({type(exc).__name__}: {exc}). Details are in the log file."
+
+
+class EngineWorker(QObject):
+    """Owns the engine; every slot runs on the model thread.
+
+    Signals:
+        model_loaded(ModelInfo), model_load_failed(path, message), model_unloaded(),
+        reply_chunk(request_id, kind, text): kind is "content" or "reasoning"; coalesced,
+        reply_finished(request_id, GenerationResult), reply_failed(request_id, message).
+    """
+
+    model_loaded = Signal(object)
+    model_load_failed = Signal(str, str)
+    model_unloaded = Signal()
+    reply_chunk = Signal(str, str, str)
+    reply_finished = Signal(str, object)
+    reply_failed = Signal(str, str)
+
+    def __init__(self, engine: LlamaEngine | None = None) -> None:
+        super().__init__()
+        self._engine = engine or LlamaEngine()
+
+    @Slot(str, object)
+    def load(self, path: str, params: LoadParams) -> None:
+        """Model thread: load ``path``; reports model_loaded or model_load_failed."""
+        try:
+            info = self._engine.load(path, params)
+        except UserError as exc:
+            self.model_load_failed.emit(path, exc.message)
+        except Exception as exc:
+            log.exception("loading %s failed", path)
+            self.model_load_failed.emit(path, _unexpected(exc))
+        else:
+            self.model_loaded.emit(info)
+
+    @Slot()
+    def unload(self) -> None:
+        """Model thread: free the model."""
+        self._engine.unload()
+        self.model_unloaded.emit()
+
+    @Slot(object)
+    def generate(self, request: ReplyRequest) -> None:
+        """Model thread: stream a reply, text coalesced to one chunk per kind every COALESCE_S seconds."""
+        pending: dict[str, list[str]] = {}
+        last_flush = time.monotonic()
+
+        def flush() -> None:
+            nonlocal last_flush
+            for kind, pieces in pending.items():
+                if pieces:
+                    self.reply_chunk.emit(request.id, kind, "".join(pieces))
+            pending.clear()
+            last_flush = time.monotonic()
+
+        def on_delta(delta: Delta) -> None:
+            pending.setdefault(delta.kind, []).append(delta.text)
+            if time.monotonic() - last_flush >= COALESCE_S:
+                flush()
+
+        try:
+            result = self._engine.generate(request.messages, request.params, cancel=request.cancel, on_delta=on_delta)
+        except UserError as exc:
+            flush()
+            self.reply_failed.emit(request.id, exc.message)
+        except Exception as exc:
+            log.exception("generation failed")
+            flush()
+            self.reply_failed.emit(request.id, _unexpected(exc))
+        else:
+            flush()
+            self.reply_finished.emit(request.id, result)
+
+
+class EngineController(QObject):
+    """GUI-thread owner of the model thread. The only way the UI talks to the engine.
+
+    Signals:
+        loading_started(path), model_loaded(ModelInfo), model_load_failed(path, message),
+        reply_chunk(request_id, kind, text), reply_finished(request_id, GenerationResult),
+        reply_failed(request_id, message), busy_changed(bool): a load or a reply is under way.
+    """
+
+    loading_started = Signal(str)
+    model_loaded = Signal(object)
+    model_load_failed = Signal(str, str)
+    reply_chunk = Signal(str, str, str)
+    reply_finished = Signal(str, object)
+    reply_failed = Signal(str, str)
+    busy_changed = Signal(bool)
+
+    # Requests to the worker (queued: it lives on the model thread).
+    _load_requested = Signal(str, object)
+    _generate_requested = Signal(object)
+    _unload_requested = Signal()
+
+    def __init__(self, parent: QObject | None = None, engine: LlamaEngine | None = None) -> None:
+        super().__init__(parent)
+        self._thread = QThread()
+        self._thread.setObjectName("model")
+        self._worker = EngineWorker(engine)
+        self._worker.moveToThread(self._thread)
+        self._load_requested.connect(self._worker.load)
+        self._generate_requested.connect(self._worker.generate)
+        self._unload_requested.connect(self._worker.unload)
+        self._worker.model_loaded.connect(self._on_worker_model_loaded)
+        self._worker.model_load_failed.connect(self._on_worker_model_load_failed)
+        self._worker.reply_chunk.connect(self._on_worker_reply_chunk)
+        self._worker.reply_finished.connect(self._on_worker_reply_finished)
+        self._worker.reply_failed.connect(self._on_worker_reply_failed)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._thread.start()
+        self._model: ModelInfo | None = None
+        self._loading: str | None = None
+        self._active: ReplyRequest | None = None
+
+    # -- state --------------------------------------------------------------------------------------------
+
+    @property
+    def model(self) -> ModelInfo | None:
+        return self._model
+
+    @property
+    def loading_path(self) -> str | None:
+        return self._loading
+
+    @property
+    def generating(self) -> bool:
+        return self._active is not None
+
+    @property
+    def busy(self) -> bool:
+        return self._loading is not None or self._active is not None
+
+    # -- requests (GUI thread) ----------------------------------------------------------------------------
+
+    def load_model(self, path: str, params: LoadParams | None = None) -> None:
+        """Start loading ``path`` on the model thread (the current model is unloaded there first)."""
+        self.stop()
+        self._loading = path
+        self._model = None
+        self.loading_started.emit(path)
+        self.busy_changed.emit(True)
+        self._load_requested.emit(path, params or LoadParams())
+
+    def send(self, messages: tuple[Message, ...], params: GenerationParams) -> str:
+        """Ask for a reply to ``messages``; returns the request id that its chunks will carry."""
+        if self._model is None:
+            raise UserError("No model is loaded yet. Pick a model first.")
+        if self._active is not None:
+            raise UserError("Moss is still answering. Stop the reply first.")
+        request = ReplyRequest(messages, params)
+        self._active = request
+        self.busy_changed.emit(True)
+        self._generate_requested.emit(request)
+        return request.id
+
+    def stop(self) -> None:
+        """Stop the reply under way, if any; the model thread notices within a token."""
+        if self._active is not None:
+            self._active.cancel.set()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Stop, free the model and end the model thread. Call once, before the app quits."""
+        self.stop()
+        if self._thread.isRunning():
+            self._unload_requested.emit()
+            self._thread.quit()
+            if not self._thread.wait(timeout_ms):
+                log.error("the model thread did not stop within %d ms", timeout_ms)
+
+    # -- results (GUI thread) -----------------------------------------------------------------------------
+
+    @Slot(object)
+    def _on_worker_model_loaded(self, info: ModelInfo) -> None:
+        if self._loading != info.path:
+            return  # a newer load request superseded this one; its own result follows
+        self._loading = None
+        self._model = info
+        self.model_loaded.emit(info)
+        self.busy_changed.emit(self.busy)
+
+    @Slot(str, str)
+    def _on_worker_model_load_failed(self, path: str, message: str) -> None:
+        if self._loading != path:
+            return
+        self._loading = None
+        self.model_load_failed.emit(path, message)
+        self.busy_changed.emit(self.busy)
+
+    @Slot(str, str, str)
+    def _on_worker_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
+        self.reply_chunk.emit(request_id, kind, text)
+
+    @Slot(str, object)
+    def _on_worker_reply_finished(self, request_id: str, result: GenerationResult) -> None:
+        if self._active is not None and self._active.id == request_id:
+            self._active = None
+        self.reply_finished.emit(request_id, result)
+        self.busy_changed.emit(self.busy)
+
+    @Slot(str, str)
+    def _on_worker_reply_failed(self, request_id: str, message: str) -> None:
+        if self._active is not None and self._active.id == request_id:
+            self._active = None
+        self.reply_failed.emit(request_id, message)
+        self.busy_changed.emit(self.busy)

@@ -1,0 +1,1 @@
+"""Widgets only. They talk to the engine through app.qt controllers, never directly."""

@@ -1,0 +1,68 @@
+"""The GUI's composition root: builds the application, its services and the main window, and runs it."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from app import APP_NAME, __version__
+from app.core.settings import Settings
+from app.hub.starter import starter_model_path
+from app.platform.paths import AppPaths
+from app.platform.settings_store import load_settings, save_settings
+from app.qt.engine_worker import EngineController
+from app.qt.logging_bridge import install_qt_log_bridge
+from app.storage.memory import MemoryConversationStore
+from app.ui.main_window import MainWindow
+from app.ui.resources import app_icon
+from app.ui.theme import apply_theme
+
+log = logging.getLogger(__name__)
+
+
+def create_application(argv: list[str] | None = None) -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(app_icon())
+    return app
+
+
+def build_main_window(paths: AppPaths, settings: Settings, controller: EngineController) -> MainWindow:
+    starter = starter_model_path()
+    return MainWindow(
+        controller,
+        MemoryConversationStore(),
+        settings,
+        lambda s: save_settings(paths.settings_file, s),
+        str(starter) if starter else None,
+    )
+
+
+def first_model(settings: Settings) -> str | None:
+    """The model to open at start: the last one used if it is still there, else the starter model."""
+    if settings.last_model_path and Path(settings.last_model_path).is_file():
+        return settings.last_model_path
+    starter = starter_model_path()
+    return str(starter) if starter else None
+
+
+def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
+    install_qt_log_bridge()
+    app = create_application()
+    settings = load_settings(paths.settings_file)
+    apply_theme(app, settings.theme)
+    controller = EngineController()
+    app.aboutToQuit.connect(controller.shutdown)
+    window = build_main_window(paths, settings, controller)
+    window.show()
+    initial = model_path or first_model(settings)
+    if initial:
+        window.load_model(initial)
+    return int(app.exec())

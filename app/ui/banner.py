@@ -1,0 +1,52 @@
+"""A dismissable strip above the chat for notices (the demo model) and errors (a model that won't load)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+
+
+class Banner(QFrame):
+    """Signals: link_activated(href) for links in the text, action_triggered(name) for its buttons."""
+
+    link_activated = Signal(str)
+    action_triggered = Signal(str)
+
+    def __init__(self, object_name: str, parent: QWidget | None = None, *, closable: bool = True) -> None:
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(12, 8, 8, 8)
+        self._label = QLabel()
+        self._label.setWordWrap(True)
+        self._label.setTextFormat(Qt.TextFormat.RichText)
+        self._label.setOpenExternalLinks(False)
+        self._label.linkActivated.connect(self.link_activated)
+        self._label.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse | Qt.TextInteractionFlag.LinksAccessibleByMouse
+        )
+        layout.addWidget(self._label, 1)
+        self._buttons = QHBoxLayout()
+        layout.addLayout(self._buttons)
+        if closable:
+            close = QPushButton("✕")
+            close.setFlat(True)
+            close.setToolTip("Dismiss")
+            close.setFixedWidth(28)
+            close.clicked.connect(self.hide)
+            layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.hide()
+
+    @property
+    def text(self) -> str:
+        return self._label.text()
+
+    def add_action(self, name: str, label: str) -> QPushButton:
+        button = QPushButton(label)
+        button.clicked.connect(lambda: self.action_triggered.emit(name))
+        self._buttons.addWidget(button)
+        return button
+
+    def show_message(self, html: str) -> None:
+        self._label.setText(html)
+        self.show()

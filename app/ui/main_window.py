@@ -1,0 +1,373 @@
+"""The main window: conversations on the left, the chat in the middle, the model and its state around it."""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.settings import Settings
+from app.core.types import (
+    FinishReason,
+    GenerationParams,
+    GenerationResult,
+    LoadParams,
+    Message,
+    ModelInfo,
+    Role,
+)
+from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
+from app.qt.engine_worker import EngineController
+from app.storage.memory import MemoryConversationStore
+from app.ui.banner import Banner
+from app.ui.chat_view import ChatView, MessageBubble
+from app.ui.composer import Composer
+from app.ui.model_picker import ModelPicker, model_label
+
+log = logging.getLogger(__name__)
+SettingsSaver = Callable[[Settings], None]
+
+
+@dataclass
+class _PendingReply:
+    """The reply being streamed: where it belongs and what has arrived so far."""
+
+    request_id: str
+    conversation_id: str
+    text: str = ""
+    bubble: MessageBubble | None = None
+
+
+def describe_result(result: GenerationResult) -> str:
+    """The line under a reply: speed, length and, when it did not simply end, why it stopped."""
+    parts = []
+    stats = result.stats
+    if stats.tokens_per_second:
+        parts.append(f"{stats.tokens_per_second:.1f} tokens/s")
+    parts.append(f"{stats.completion_tokens} tokens")
+    reason = {
+        FinishReason.CANCELLED: "stopped",
+        FinishReason.LENGTH: "reached the length limit",
+        FinishReason.CONTEXT: "the context is full",
+    }.get(result.finish_reason)
+    if reason:
+        parts.append(reason)
+    return " · ".join(parts)
+
+
+class MainWindow(QMainWindow):
+    def __init__(
+        self,
+        controller: EngineController,
+        store: MemoryConversationStore,
+        settings: Settings,
+        save_settings: SettingsSaver,
+        starter_model: str | None,
+    ) -> None:
+        super().__init__()
+        self._controller = controller
+        self._store = store
+        self._settings = settings
+        self._save_settings = save_settings
+        self._starter_model = starter_model
+        self._pending: _PendingReply | None = None
+        self._current_id = ""
+        self.setWindowTitle("Moss")
+        self.resize(1100, 740)
+        self._build()
+        self._connect()
+        self._refresh_models()
+        self.new_conversation()
+        self._update_state()
+
+    # -- construction -------------------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        sidebar = QWidget()
+        sidebar.setObjectName("sidebar")
+        side = QVBoxLayout(sidebar)
+        side.setContentsMargins(10, 12, 10, 12)
+        self.new_chat_button = QPushButton("New chat")
+        self.new_chat_button.setToolTip("Start a new conversation (Ctrl+N)")
+        self.conversation_list = QListWidget()
+        self.conversation_list.setObjectName("conversationList")
+        side.addWidget(self.new_chat_button)
+        side.addWidget(self.conversation_list, 1)
+
+        top = QHBoxLayout()
+        self.model_picker = ModelPicker()
+        top.addWidget(QLabel("Model"))
+        top.addWidget(self.model_picker, 1)
+        self.demo_banner = Banner("banner")
+        self.demo_banner.add_action("open", "Open a model file…")
+        self.error_banner = Banner("errorBanner")
+        self.chat_view = ChatView()
+        self.composer = Composer()
+        self.send_button = QPushButton("Send")
+        self.send_button.setObjectName("primaryButton")
+        self.send_button.setToolTip("Send (Enter)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setToolTip("Stop the reply (Esc)")
+        composer_frame = QFrame()
+        composer_frame.setObjectName("composerFrame")
+        row = QHBoxLayout(composer_frame)
+        row.setContentsMargins(10, 6, 8, 6)
+        row.addWidget(self.composer, 1)
+        buttons = QVBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.stop_button)
+        buttons.addWidget(self.send_button)
+        row.addLayout(buttons)
+
+        main = QWidget()
+        column = QVBoxLayout(main)
+        column.setContentsMargins(16, 12, 16, 12)
+        column.addLayout(top)
+        column.addWidget(self.demo_banner)
+        column.addWidget(self.error_banner)
+        column.addWidget(self.chat_view, 1)
+        column.addWidget(composer_frame)
+
+        splitter = QSplitter()
+        splitter.addWidget(sidebar)
+        splitter.addWidget(main)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([240, 860])
+        splitter.setChildrenCollapsible(False)
+        self.setCentralWidget(splitter)
+
+        self.state_label = QLabel()
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 0)  # busy indicator: llama.cpp loads without a percent in v1
+        self.progress.setMaximumWidth(140)
+        self.progress.setTextVisible(False)
+        self.speed_label = QLabel()
+        self.statusBar().addWidget(self.state_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.speed_label)
+
+    def _connect(self) -> None:
+        c = self._controller
+        c.loading_started.connect(self._on_loading_started)
+        c.model_loaded.connect(self._on_model_loaded)
+        c.model_load_failed.connect(self._on_model_load_failed)
+        c.reply_chunk.connect(self._on_reply_chunk)
+        c.reply_finished.connect(self._on_reply_finished)
+        c.reply_failed.connect(self._on_reply_failed)
+        c.busy_changed.connect(self._update_state)
+        self.model_picker.model_chosen.connect(self.load_model)
+        self.demo_banner.action_triggered.connect(self._on_banner_action)
+        self.demo_banner.link_activated.connect(self._open_link)
+        self.composer.submitted.connect(self.send_message)
+        self.composer.stop_requested.connect(self._controller.stop)
+        self.composer.textChanged.connect(self._update_state)
+        self.send_button.clicked.connect(self.composer.submit)
+        self.stop_button.clicked.connect(self._controller.stop)
+        self.new_chat_button.clicked.connect(self.new_conversation)
+        self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
+        QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
+        QShortcut(QKeySequence.StandardKey.Open, self, self.model_picker.open_file_dialog)
+
+    # -- models -------------------------------------------------------------------------------------------
+
+    def load_model(self, path: str) -> None:
+        self.error_banner.hide()
+        self._controller.load_model(path, LoadParams(n_ctx=self._settings.context_length))
+
+    def _refresh_models(self) -> None:
+        current = self._controller.model.path if self._controller.model else ""
+        paths = ([self._starter_model] if self._starter_model else []) + list(self._settings.recent_models)
+        self.model_picker.set_models(paths, current)
+
+    @Slot(str)
+    def _on_loading_started(self, path: str) -> None:
+        self.state_label.setText(f"Loading {model_label(path)}…")
+        self.demo_banner.hide()
+
+    @Slot(object)
+    def _on_model_loaded(self, info: ModelInfo) -> None:
+        self._settings = self._settings.with_recent_model(info.path)
+        self._persist_settings()
+        self._refresh_models()
+        if is_starter_model(info.path):
+            self.demo_banner.show_message(
+                f"<b>{html.escape(model_label(info.path))}</b> is a tiny model for trying Moss out: quick, but "
+                f"often wrong. Moss is made for <b>gpt-oss-20b</b>: "
+                f"<a href='{GPT_OSS_20B_URL}'>get it from {GPT_OSS_20B_REPO}</a> "
+                f"({GPT_OSS_20B_SIZE_GB:.1f} GB), then open the .gguf file here."
+            )
+        self._update_state()
+
+    @Slot(str, str)
+    def _on_model_load_failed(self, path: str, message: str) -> None:
+        self.show_error(message)
+        self._refresh_models()
+        self._update_state()
+
+    def _on_banner_action(self, name: str) -> None:
+        if name == "open":
+            self.model_picker.open_file_dialog()
+
+    def _open_link(self, href: str) -> None:
+        QDesktopServices.openUrl(QUrl(href))
+
+    def show_error(self, message: str) -> None:
+        self.error_banner.show_message(html.escape(message))
+
+    # -- conversations ------------------------------------------------------------------------------------
+
+    def new_conversation(self) -> None:
+        current = self._store.get(self._current_id) if self._current_id else None
+        if current is not None and not current.messages:
+            self.composer.setFocus()
+            return  # the current chat is still empty: reuse it
+        conversation = self._store.create(system_prompt=self._settings.system_prompt)
+        self._current_id = conversation.id
+        self._refresh_conversation_list()
+        self._show_conversation()
+        self.composer.setFocus()
+
+    def _refresh_conversation_list(self) -> None:
+        self.conversation_list.blockSignals(True)
+        self.conversation_list.clear()
+        for conversation in self._store.list():
+            item = QListWidgetItem(conversation.title)
+            item.setData(Qt.ItemDataRole.UserRole, conversation.id)
+            item.setToolTip(conversation.title)
+            self.conversation_list.addItem(item)
+            if conversation.id == self._current_id:
+                self.conversation_list.setCurrentItem(item)
+        self.conversation_list.blockSignals(False)
+
+    def _on_conversation_selected(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
+        if item is None:
+            return
+        self._current_id = item.data(Qt.ItemDataRole.UserRole)
+        self._show_conversation()
+
+    def _show_conversation(self) -> None:
+        conversation = self._store.get(self._current_id)
+        self.chat_view.show_messages(conversation.messages)
+        pending = self._pending
+        if pending is not None:
+            pending.bubble = None
+            if pending.conversation_id == self._current_id:
+                pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT, pending.text)
+        self._update_empty_hint()
+
+    def _update_empty_hint(self) -> None:
+        model = self._controller.model
+        if model is not None:
+            hint = f"Ask {model_label(model.path)} anything."
+        elif self._controller.loading_path:
+            hint = "Loading the model…"
+        else:
+            hint = "Pick a model above, or open a .gguf file (Ctrl+O), to start chatting."
+        self.chat_view.set_empty_hint(hint)
+
+    # -- chatting -----------------------------------------------------------------------------------------
+
+    def send_message(self, text: str) -> None:
+        if self._controller.busy:
+            return
+        if self._controller.model is None:
+            self.show_error("No model is loaded yet. Pick a model above, or open a .gguf file.")
+            return
+        self.error_banner.hide()
+        conversation = self._store.append(self._current_id, Message(Role.USER, text))
+        self.chat_view.add_bubble(Role.USER, text)
+        params = GenerationParams(max_tokens=self._settings.max_tokens, temperature=self._settings.temperature)
+        request_id = self._controller.send(conversation.snapshot(), params)
+        bubble = self.chat_view.add_bubble(Role.ASSISTANT)
+        self._pending = _PendingReply(request_id, conversation.id, bubble=bubble)
+        self.composer.clear()
+        self._refresh_conversation_list()
+        self._update_state()
+
+    @Slot(str, str, str)
+    def _on_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
+        pending = self._pending
+        if pending is None or pending.request_id != request_id or kind != "content":
+            return  # reasoning gets its own display with gpt-oss (issue 3)
+        pending.text += text
+        if pending.bubble is not None:
+            pending.bubble.append_text(text)
+
+    @Slot(str, object)
+    def _on_reply_finished(self, request_id: str, result: GenerationResult) -> None:
+        pending = self._pending
+        if pending is None or pending.request_id != request_id:
+            return
+        self._pending = None
+        if result.content or result.finish_reason != FinishReason.CANCELLED:
+            self._store.append(pending.conversation_id, Message(Role.ASSISTANT, result.content, result.reasoning))
+        if pending.bubble is not None:
+            pending.bubble.set_text(result.content)
+            pending.bubble.set_meta(describe_result(result))
+        tps = result.stats.tokens_per_second
+        self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+        self._update_state()
+
+    @Slot(str, str)
+    def _on_reply_failed(self, request_id: str, message: str) -> None:
+        pending = self._pending
+        if pending is None or pending.request_id != request_id:
+            return
+        self._pending = None
+        if pending.bubble is not None:
+            pending.bubble.set_meta("No reply: " + message)
+        self.show_error(message)
+        self._update_state()
+
+    # -- state --------------------------------------------------------------------------------------------
+
+    @Slot()
+    def _update_state(self) -> None:
+        c = self._controller
+        model = c.model
+        loading = c.loading_path is not None
+        self.progress.setVisible(loading)
+        self.model_picker.setEnabled(not loading)
+        self.send_button.setEnabled(model is not None and not c.busy and bool(self.composer.toPlainText().strip()))
+        self.stop_button.setVisible(c.generating)
+        self.send_button.setVisible(not c.generating)
+        if loading:
+            self.state_label.setText(f"Loading {model_label(c.loading_path or '')}…")
+        elif model is None:
+            self.state_label.setText("No model loaded")
+        else:
+            state = "Answering…" if c.generating else "Ready"
+            self.state_label.setText(f"{state} · {model_label(model.path)} · context {model.n_ctx:,} tokens")
+        self._update_empty_hint()
+
+    def _persist_settings(self) -> None:
+        try:
+            self._save_settings(self._settings)
+        except Exception as exc:  # a full disk must not stop the chat
+            log.warning("could not save settings: %s", exc)
+            self.show_error(str(exc))
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._controller.stop()
+        super().closeEvent(event)

@@ -1,0 +1,125 @@
+"""The main window with a real model thread and real llama.cpp, offscreen."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.core.settings import Settings
+from app.core.types import FinishReason, Role
+from app.platform.paths import AppPaths
+from app.platform.settings_store import load_settings
+from app.qt.engine_worker import EngineController
+from app.ui.app import build_main_window
+from app.ui.main_window import MainWindow
+from tests.helpers import bad_models
+
+TIMEOUT_MS = 60_000
+
+
+@pytest.fixture
+def controller() -> Iterator[EngineController]:
+    controller = EngineController()
+    yield controller
+    controller.shutdown()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, paths: AppPaths, controller: EngineController) -> MainWindow:
+    settings = Settings(context_length=2048, max_tokens=48, temperature=0.0)
+    main = build_main_window(paths, settings, controller)
+    qtbot.addWidget(main)
+    main.show()
+    return main
+
+
+def load(qtbot: QtBot, window: MainWindow, controller: EngineController, path: Path) -> None:
+    with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+        window.load_model(str(path))
+
+
+def test_send_a_message_and_see_the_reply(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path, paths: AppPaths
+) -> None:
+    load(qtbot, window, controller, smollm2)
+    assert "Ready" in window.state_label.text()
+    assert window.demo_banner.isVisible() and "gpt-oss-20b" in window.demo_banner.text
+    assert load_settings(paths.settings_file).last_model_path == str(smollm2)
+
+    qtbot.keyClicks(window.composer, "What is the capital of France?")
+    chunks: list[str] = []
+    controller.reply_chunk.connect(lambda _id, _kind, text: chunks.append(text))
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.keyClick(window.composer, Qt.Key.Key_Return)
+        assert window.composer.toPlainText() == ""
+        assert window.stop_button.isVisible() and not window.send_button.isVisible()
+    result = finished.args[1]
+    assert chunks and "".join(chunks) == result.content
+    user, reply = window.chat_view.bubbles
+    assert user.role == Role.USER and user.text == "What is the capital of France?"
+    assert reply.role == Role.ASSISTANT and reply.text == result.content and "Paris" in reply.text
+    assert "tokens" in window.speed_label.text()
+    assert window.conversation_list.count() == 1
+    assert window.conversation_list.item(0).text() == "What is the capital of France?"
+    assert window.send_button.isVisible() and not window.stop_button.isVisible()
+
+
+def test_shift_enter_breaks_the_line_without_sending(qtbot: QtBot, window: MainWindow) -> None:
+    qtbot.keyClicks(window.composer, "first")
+    qtbot.keyClick(window.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyClicks(window.composer, "second")
+    assert window.composer.toPlainText() == "first\nsecond"
+    assert window.chat_view.bubbles == []
+
+
+def test_stop_a_reply(qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path) -> None:
+    load(qtbot, window, controller, smollm2)
+    window.composer.setPlainText("Write a very long story about a lighthouse keeper.")
+    with qtbot.waitSignal(controller.reply_chunk, timeout=TIMEOUT_MS):
+        window.send_button.click()
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS) as finished:
+        qtbot.keyClick(window.composer, Qt.Key.Key_Escape)
+    result = finished.args[1]
+    assert result.finish_reason == FinishReason.CANCELLED
+    assert result.stats.completion_tokens < 48
+    reply = window.chat_view.bubbles[-1]
+    assert "stopped" in reply._meta.text()
+    assert not controller.busy
+
+
+def test_a_bad_model_shows_an_error_and_the_app_carries_on(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, tmp_path: Path, smollm2: Path
+) -> None:
+    broken = bad_models.write_not_gguf(tmp_path)
+    with qtbot.waitSignal(controller.model_load_failed, timeout=TIMEOUT_MS):
+        window.load_model(str(broken))
+    assert window.error_banner.isVisible()
+    assert broken.name in window.error_banner.text and "not a GGUF model file" in window.error_banner.text
+    assert "No model loaded" in window.state_label.text()
+    load(qtbot, window, controller, smollm2)  # a good model still loads afterwards
+    assert not window.error_banner.isVisible()
+
+
+def test_sending_without_a_model_explains_what_to_do(qtbot: QtBot, window: MainWindow) -> None:
+    window.send_message("hello")
+    assert window.error_banner.isVisible() and "No model is loaded" in window.error_banner.text
+    assert window.chat_view.bubbles == []
+
+
+def test_conversations_switch_and_keep_their_messages(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path
+) -> None:
+    load(qtbot, window, controller, smollm2)
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("Say hello.")
+    window.new_conversation()
+    assert window.chat_view.bubbles == [] and window.conversation_list.count() == 2
+    window.new_conversation()  # an empty chat is reused, not multiplied
+    assert window.conversation_list.count() == 2
+    first = window.conversation_list.item(1)
+    window.conversation_list.setCurrentItem(first)
+    assert [b.role for b in window.chat_view.bubbles] == [Role.USER, Role.ASSISTANT]
