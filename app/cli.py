@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import signal
 import sys
 import threading
@@ -23,6 +24,9 @@ from app.engine.gguf_header import read_gguf_header
 from app.engine.llama_engine import LlamaEngine
 from app.platform.paths import AppPaths
 
+log = logging.getLogger(__name__)
+
+EXIT_BUG = 1
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 _DEFAULTS = GenerationParams()
@@ -56,6 +60,10 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
     except UserError as exc:
         print(f"moss: {exc.message}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: the traceback goes to the log file, one line to the person
+        log.exception("moss %s failed", args.command)
+        print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {paths.log_file}", file=sys.stderr)
+        return EXIT_BUG
     raise AssertionError(f"unknown command {args.command!r}")
 
 

@@ -113,6 +113,11 @@ class LlamaEngine:
         tokens: list[int] = self._require_model().tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return tokens
 
+    def new_decoder(self) -> TokenDecoder:
+        """A fresh incremental decoder for this model's vocabulary (one per reply)."""
+        llm = self._require_model()
+        return TokenDecoder(backend.llama().llama_model_get_vocab(llm.model))
+
     # -- generation ---------------------------------------------------------------------------------------
 
     def generate(
@@ -213,7 +218,7 @@ class LlamaEngine:
             temp=params.temperature,
             repeat_penalty=params.repeat_penalty,
         )
-        decoder = TokenDecoder(vocab)
+        decoder = self.new_decoder()
         first_token_at: float | None = None
         count = 0
         finish = FinishReason.LENGTH

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
+from types import TracebackType
 
 from PySide6.QtWidgets import QApplication
 
@@ -53,7 +54,13 @@ def first_model(settings: Settings) -> str | None:
     return str(starter) if starter else None
 
 
+def _log_unhandled(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
+    """A bug in a slot must not vanish on stderr (or kill the app): it goes to the log file."""
+    log.critical("unhandled exception", exc_info=(kind, value, tb))
+
+
 def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
+    sys.excepthook = _log_unhandled
     install_qt_log_bridge()
     app = create_application()
     settings = load_settings(paths.settings_file)

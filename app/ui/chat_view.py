@@ -7,7 +7,7 @@ scrolled up to read. (Issue 7 replaces this with a virtualized, Markdown-renderi
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QFrame, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.core.types import Message, Role
 
@@ -68,15 +68,19 @@ class ChatView(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         canvas = QWidget()
         canvas.setObjectName("chatCanvas")
-        outer = QVBoxLayout(canvas)
+        # A centred column that grows with the window up to a readable line length.
+        outer = QHBoxLayout(canvas)
         outer.setContentsMargins(24, 16, 24, 16)
         self._column = QWidget()
         self._column.setMaximumWidth(_MAX_TEXT_WIDTH)
+        self._column.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self._layout = QVBoxLayout(self._column)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(12)
         self._layout.addStretch(1)
-        outer.addWidget(self._column, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addStretch(1)
+        outer.addWidget(self._column, 100)
+        outer.addStretch(1)
         self.setWidget(canvas)
         self._empty = QLabel()
         self._empty.setObjectName("hintLabel")

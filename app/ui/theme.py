@@ -100,6 +100,8 @@ def _style_sheet(c: dict[str, str]) -> str:
     QFrame#errorBanner {{ background: {c["error"]}; border: 1px solid {c["error_border"]}; border-radius: 8px; }}
     QFrame#composerFrame {{ background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 12px; }}
     QPlainTextEdit#composer {{ background: transparent; border: none; }}
+    QStatusBar {{ border-top: 1px solid {c["border"]}; }}
+    QStatusBar QLabel {{ padding: 2px 8px; color: {c["muted"]}; }}
     QPushButton#primaryButton {{
         background: {c["accent"]}; color: {c["accent_text"]}; border: none; border-radius: 8px;
         padding: 6px 16px; font-weight: 600;

@@ -40,6 +40,10 @@ def window(qtbot: QtBot, paths: AppPaths, controller: EngineController) -> MainW
 def load(qtbot: QtBot, window: MainWindow, controller: EngineController, path: Path) -> None:
     with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
         window.load_model(str(path))
+        # While the model thread loads, the window shows it and stays responsive.
+        assert window.progress.isVisible() and "Loading" in window.state_label.text()
+        assert not window.model_picker.isEnabled()
+    assert not window.progress.isVisible()
 
 
 def test_send_a_message_and_see_the_reply(

@@ -1,0 +1,64 @@
+"""Render the main window mid-reply, in light and dark, to docs/screenshots/ (offscreen, real model).
+
+.venv/bin/python tools/screenshots.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("MOSS_SECRET_STORE", "memory")
+
+from PySide6.QtCore import QEventLoop, QTimer
+
+from app.core.settings import Settings
+from app.hub.starter import starter_model_path
+from app.platform.paths import AppPaths
+from app.qt.engine_worker import EngineController
+from app.ui.app import build_main_window, create_application
+from app.ui.theme import apply_theme
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait(signal: object, timeout_ms: int = 60_000) -> None:
+    loop = QEventLoop()
+    signal.connect(loop.quit)  # type: ignore[attr-defined]
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+
+
+def main(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    app = create_application()
+    model = starter_model_path()
+    assert model is not None, "run python3 bootstrap.py run first: the starter model is missing"
+    for mode in ("light", "dark"):
+        apply_theme(app, mode)
+        paths = AppPaths.resolve(tempfile.mkdtemp(prefix="moss-shots-"))
+        paths.ensure()
+        controller = EngineController()
+        window = build_main_window(paths, Settings(theme=mode, temperature=0.0, max_tokens=200), controller)
+        window.resize(1100, 720)
+        window.show()
+        window.load_model(str(model))
+        wait(controller.model_loaded)
+        window.send_message("What is the capital of France?")
+        wait(controller.reply_finished)
+        window.send_message("Tell me three things to see there, in a short list.")
+        for _ in range(6):  # let a few chunks arrive: mid-reply
+            wait(controller.reply_chunk)
+        window.grab().save(str(out_dir / f"main-window-{mode}.png"))
+        controller.stop()
+        wait(controller.reply_finished)
+        window.close()
+        controller.shutdown()
+        print(out_dir / f"main-window-{mode}.png")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
