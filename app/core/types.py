@@ -43,6 +43,14 @@ class Message:
         return cls(role, content, reasoning)
 
 
+class ReasoningEffort(enum.StrEnum):
+    """How hard a reasoning model (gpt-oss) thinks before it answers; stated in its system message."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
 class FinishReason(enum.StrEnum):
     STOP = "stop"  # the model ended its reply
     LENGTH = "length"  # max_tokens reached

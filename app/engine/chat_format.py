@@ -27,10 +27,24 @@ CHATML_TEMPLATE = (
 
 @dataclass(frozen=True, slots=True)
 class Delta:
-    """A piece of reply text for one destination: ``content`` (the answer) or ``reasoning``."""
+    """A piece of reply text for one destination.
+
+    ``kind`` is ``content`` (the answer), ``reasoning`` (the model's visible thinking) or ``tool_call`` (a
+    whole tool-call attempt, emitted once when it ends, formatted for display: ``functions.name({...})``).
+    """
 
     kind: str
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPart:
+    """A piece of prompt text. ``special`` parts are format markup whose special-token text (``<|start|>``)
+    becomes special tokens; other parts are what people wrote, tokenized as plain text so that a message
+    containing ``<|end|>`` cannot forge the conversation's structure."""
+
+    text: str
+    special: bool
 
 
 class StreamParser(Protocol):
