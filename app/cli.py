@@ -7,6 +7,7 @@ stderr naming the problem, and exit code 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -18,8 +19,9 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.errors import UserError
-from app.core.types import FinishReason, GenerationParams, LoadParams, Message, Role
-from app.engine.chat_format import Delta, select_chat_format
+from app.core.types import FinishReason, GenerationParams, LoadParams, Message, ReasoningEffort, Role
+from app.engine.chat_format import Delta
+from app.engine.formats import select_chat_format
 from app.engine.gguf_header import read_gguf_header
 from app.engine.llama_engine import LlamaEngine
 from app.platform.paths import AppPaths
@@ -39,7 +41,16 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     chat.add_argument("--system", metavar="TEXT", help="system prompt (instructions for the model)")
     chat.add_argument("--conversation", metavar="FILE.json", help="earlier turns: a list of {role, content}")
     chat.add_argument("--max-tokens", type=int, default=_DEFAULTS.max_tokens, metavar="N")
-    chat.add_argument("--temperature", type=float, default=_DEFAULTS.temperature, metavar="T")
+    chat.add_argument("--temperature", type=float, metavar="T", help="default: what the model's makers recommend")
+    chat.add_argument(
+        "--reasoning",
+        type=ReasoningEffort,
+        choices=list(ReasoningEffort),
+        metavar="low|medium|high",
+        default=ReasoningEffort.MEDIUM,
+        help="how hard gpt-oss thinks before answering",
+    )
+    chat.add_argument("--show-reasoning", action="store_true", help="stream the model's reasoning to stderr")
     chat.add_argument("--seed", type=int, metavar="S", help="sampling seed, for repeatable replies")
     chat.add_argument("--context", type=int, default=LoadParams().n_ctx, metavar="N", help="context length")
     chat.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
@@ -48,6 +59,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     prompt.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
     prompt.add_argument("--conversation", required=True, metavar="FILE.json", help="a list of {role, content}")
     prompt.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD", help="the date the prompt states")
+    prompt.add_argument(
+        "--reasoning",
+        type=ReasoningEffort,
+        choices=list(ReasoningEffort),
+        metavar="low|medium|high",
+        default=ReasoningEffort.MEDIUM,
+        help="the reasoning effort the prompt states (gpt-oss)",
+    )
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
@@ -110,7 +129,7 @@ def _conversation(args: argparse.Namespace) -> list[Message]:
 def _prompt(args: argparse.Namespace) -> int:
     messages = load_conversation(args.conversation)
     chat_format = select_chat_format(read_gguf_header(args.model))
-    sys.stdout.write(chat_format.render(messages, today=args.date))
+    sys.stdout.write(chat_format.render(messages, today=args.date, reasoning_effort=args.reasoning))
     sys.stdout.flush()
     return 0
 
@@ -119,20 +138,29 @@ def _chat(args: argparse.Namespace) -> int:
     messages = _conversation(args)
     if args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1.")
-    params = GenerationParams(
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        seed=args.seed,
-    )
     engine = LlamaEngine()
-    engine.load(args.model, LoadParams(n_ctx=args.context))
+    info = engine.load(args.model, LoadParams(n_ctx=args.context))
+    params = dataclasses.replace(
+        info.default_params,  # the sampling the model's makers recommend, unless told otherwise
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+        reasoning_effort=args.reasoning,
+        **({"temperature": args.temperature} if args.temperature is not None else {}),
+    )
     cancel = threading.Event()
     stream = not args.json
 
     def on_delta(delta: Delta) -> None:
-        if stream and delta.kind == "content":
+        if not stream:
+            return
+        if delta.kind == "content":
             sys.stdout.write(delta.text)
             sys.stdout.flush()
+        elif delta.kind == "reasoning" and args.show_reasoning:
+            sys.stderr.write(delta.text)
+            sys.stderr.flush()
+        elif delta.kind == "tool_call":
+            print(f"\n(the model tried to use a tool, which Moss does not offer yet: {delta.text})", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, _cancel_on_interrupt(cancel))
     try:

@@ -42,7 +42,7 @@ def main(out_dir: Path) -> None:
         paths = AppPaths.resolve(tempfile.mkdtemp(prefix="moss-shots-"))
         paths.ensure()
         controller = EngineController()
-        window = build_main_window(paths, Settings(theme=mode, temperature=0.0, max_tokens=200), controller)
+        window = build_main_window(paths, Settings(theme=mode, max_tokens=200), controller)
         window.resize(1100, 720)
         window.show()
         window.load_model(str(model))

@@ -10,7 +10,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from app.core.types import Message, Role
+from app.core.types import Message, ReasoningEffort, Role
 
 NEW_CONVERSATION_TITLE = "New chat"
 _TITLE_CHARS = 48
@@ -22,6 +22,7 @@ class Conversation:
     title: str = NEW_CONVERSATION_TITLE
     messages: list[Message] = field(default_factory=list)
     system_prompt: str = ""
+    reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
 

@@ -18,8 +18,9 @@ class Settings:
     # A plain default instruction: without one, small models drift (SmolLM2 answers as "an NPC").
     system_prompt: str = "You are a helpful assistant."
     context_length: int = 8192
-    max_tokens: int = 2048
-    temperature: float = 0.7
+    max_tokens: int = 4096
+    reasoning_effort: str = "medium"  # the default for new chats: low | medium | high
+    reasoning_display: str = "auto"  # auto (open while thinking, then folded) | shown | hidden
     theme: str = "system"  # system | light | dark
 
     @classmethod
@@ -34,9 +35,6 @@ class Settings:
                 value = tuple(value) if ok else value
             elif isinstance(default, bool) or isinstance(value, bool):
                 ok = type(value) is type(default)
-            elif isinstance(default, float):
-                ok = isinstance(value, int | float)
-                value = float(value) if ok else value
             else:
                 ok = isinstance(value, type(default))
             if ok:

@@ -69,6 +69,7 @@ class GenerationParams:
     min_p: float = 0.05
     repeat_penalty: float = 1.0
     seed: int | None = None
+    reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,8 @@ class ModelInfo:
     n_ctx: int
     n_ctx_train: int
     size_bytes: int
+    supports_reasoning_effort: bool = False
+    default_params: GenerationParams = GenerationParams()
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +117,8 @@ class GenerationResult:
     reasoning: str | None
     finish_reason: FinishReason
     stats: GenerationStats = field(default_factory=lambda: GenerationStats(0, 0, 0, None, None))
+    dropped_messages: int = 0  # oldest messages left out to fit the context
+    tool_calls: tuple[str, ...] = ()  # tool-call attempts, formatted for display (Moss offers no tools yet)
 
     def to_json(self) -> dict[str, Any]:
         return {

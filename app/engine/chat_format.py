@@ -1,8 +1,8 @@
 """Chat formats: how a conversation becomes prompt text, and how generated tokens become reply text.
 
-A strategy is chosen per model (:func:`select_chat_format`). v1 has one: the Jinja chat template embedded in
-the GGUF (rendered by llama-cpp-python's own Transformers-compatible formatter). gpt-oss's harmony format
-(issue 3) plugs in beside it with its own renderer and a channel-aware stream parser.
+A format is chosen per model (app.engine.formats.select_chat_format): harmony for gpt-oss
+(app.engine.harmony_format), else the Jinja chat template embedded in the GGUF, rendered by llama-cpp-python's
+own Transformers-compatible formatter.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from app.core.errors import UserError
-from app.core.types import Message
-from app.engine.gguf_header import GGUFHeader
+from app.core.types import GenerationParams, Message, ReasoningEffort
 
 # Used when a GGUF carries no chat template: ChatML is what most instruction-tuned GGUFs expect.
 CHATML_TEMPLATE = (
@@ -57,18 +56,42 @@ class StreamParser(Protocol):
 
 class ChatFormat(Protocol):
     name: str
+    supports_reasoning_effort: bool
+    default_params: GenerationParams  # the sampling the model's makers recommend
 
-    def render(self, messages: Sequence[Message], *, today: dt.date | None = None) -> str:
-        """The prompt text for ``messages``, ending where the assistant's reply begins."""
+    def render_parts(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> list[PromptPart]:
+        """The prompt for ``messages``, ending where the assistant's reply begins, as markup and text parts."""
+        ...
+
+    def render(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> str:
+        """The prompt text, exactly as the model is fed it."""
         ...
 
     def new_parser(self) -> StreamParser: ...
 
 
 class PlainTextParser:
-    """Everything the model says is the answer (control tokens decode to nothing)."""
+    """Everything the model says is the answer (control tokens decode to nothing), leading blanks dropped."""
+
+    def __init__(self) -> None:
+        self._started = False
 
     def feed(self, token: int, text: str) -> list[Delta]:
+        if not self._started:
+            text = text.lstrip()
+            self._started = bool(text)
         return [Delta("content", text)] if text else []
 
     def finish(self) -> list[Delta]:
@@ -83,6 +106,8 @@ class TemplateChatFormat:
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         self.name = "chatml (the file has no chat template)" if fallback else "embedded chat template"
+        self.supports_reasoning_effort = False
+        self.default_params = GenerationParams()
         try:
             self._formatter: Any = Jinja2ChatFormatter(template=template, eos_token=eos_token, bos_token=bos_token)
         except Exception as exc:  # jinja2.TemplateSyntaxError and friends
@@ -90,26 +115,35 @@ class TemplateChatFormat:
                 f"The model's chat template cannot be read ({exc}). Use another GGUF of this model."
             ) from exc
 
-    def render(self, messages: Sequence[Message], *, today: dt.date | None = None) -> str:
+    def render_parts(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> list[PromptPart]:
+        # A Jinja template cannot tell its markup from the people's text, so the prompt is one part whose
+        # special-token text is honoured (as llama-cpp-python and llama-server do).
+        return [PromptPart(self.render(messages, today=today, reasoning_effort=reasoning_effort), special=True)]
+
+    def render(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> str:
         day = today or dt.date.today()
         payload = [{"role": m.role.value, "content": m.content} for m in messages]
         formatter = self._formatter
         # The formatter hands the template `strftime_now`; pin it to `day` so `--date` is honoured.
         formatter.strftime_now = lambda fmt: dt.datetime.combine(day, dt.time()).strftime(fmt)
         try:
-            prompt: str = formatter(messages=payload).prompt
+            # reasoning_effort reaches templates that read it (gpt-oss's own), and is ignored by others.
+            prompt: str = formatter(messages=payload, reasoning_effort=reasoning_effort.value).prompt
         except Exception as exc:  # the template's raise_exception() and Jinja runtime errors
             raise UserError(f"The model's chat template rejected this conversation: {exc}") from exc
         return prompt
 
     def new_parser(self) -> StreamParser:
         return PlainTextParser()
-
-
-def select_chat_format(header: GGUFHeader) -> ChatFormat:
-    """The chat format for the model described by ``header``."""
-    template = header.chat_template
-    bos, eos = header.token_text("bos"), header.token_text("eos")
-    if template is None:
-        return TemplateChatFormat(CHATML_TEMPLATE, bos, eos, fallback=True)
-    return TemplateChatFormat(template, bos, eos)

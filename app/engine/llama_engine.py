@@ -30,15 +30,21 @@ from app.core.types import (
     LoadParams,
     Message,
     ModelInfo,
+    ReasoningEffort,
 )
 from app.engine import backend
-from app.engine.chat_format import ChatFormat, Delta, select_chat_format
+from app.engine.chat_format import ChatFormat, Delta, PromptPart
+from app.engine.context_fit import fit_to_context, reply_reserve
 from app.engine.decoding import TokenDecoder
+from app.engine.formats import select_chat_format
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
+from app.engine.harmony_format import HarmonyChatFormat, find_harmony_tokens
 
 log = logging.getLogger(__name__)
 
 DeltaCallback = Callable[[Delta], None]
+# Rewrites the next-token logits (input_ids, logits) -> logits; tests use one to script a model's reply.
+LogitsProcessor = Callable[[Any, Any], Any]
 _UNKNOWN_ARCH = re.compile(r"unknown model architecture: '([^']*)'")
 
 
@@ -84,12 +90,21 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise _explain_load_failure(header, exc) from exc
         log.info("loaded %s in %.2f s (n_ctx=%d)", header.path, time.perf_counter() - started, n_ctx)
-        self._llm, self._format, self._header = llm, chat_format, header
+        self._llm, self._header = llm, header
+        if isinstance(chat_format, HarmonyChatFormat):
+            try:
+                chat_format = HarmonyChatFormat(find_harmony_tokens(self.tokenize, header.path.name))
+            except UserError:
+                self.unload()
+                raise
+        self._format = chat_format
         self._info = ModelInfo(
             path=str(header.path),
             name=header.name,
             architecture=header.architecture,
             chat_format=chat_format.name,
+            supports_reasoning_effort=chat_format.supports_reasoning_effort,
+            default_params=chat_format.default_params,
             n_ctx=int(llm.n_ctx()),
             n_ctx_train=header.context_length,
             size_bytes=header.file_size,
@@ -105,13 +120,26 @@ class LlamaEngine:
 
     # -- prompting ----------------------------------------------------------------------------------------
 
-    def render_prompt(self, messages: Sequence[Message], *, today: dt.date | None = None) -> str:
-        return self._require_format().render(messages, today=today)
+    def render_prompt(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> str:
+        return self._require_format().render(messages, today=today, reasoning_effort=reasoning_effort)
 
-    def tokenize(self, text: str) -> list[int]:
-        """Tokens of prompt text; special-token text (``<|im_start|>``...) becomes the special tokens."""
-        tokens: list[int] = self._require_model().tokenize(text.encode("utf-8"), add_bos=False, special=True)
+    def tokenize_prompt(self, parts: Sequence[PromptPart]) -> list[int]:
+        """Tokens of a rendered prompt: markup parts honour special-token text, people's text never does."""
+        llm = self._require_model()
+        tokens: list[int] = []
+        for part in parts:
+            tokens += llm.tokenize(part.text.encode("utf-8"), add_bos=False, special=part.special)
         return tokens
+
+    def tokenize(self, text: str, *, special: bool = True) -> list[int]:
+        """Tokens of ``text``; with ``special``, special-token text (``<|end|>``) becomes special tokens."""
+        return self.tokenize_prompt([PromptPart(text, special=special)])
 
     def new_decoder(self) -> TokenDecoder:
         """A fresh incremental decoder for this model's vocabulary (one per reply)."""
@@ -128,6 +156,7 @@ class LlamaEngine:
         cancel: threading.Event | None = None,
         on_delta: DeltaCallback | None = None,
         today: dt.date | None = None,
+        logits_processor: LogitsProcessor | None = None,
     ) -> GenerationResult:
         """Reply to ``messages``, calling ``on_delta`` for each piece of text as it is generated.
 
@@ -139,16 +168,20 @@ class LlamaEngine:
         llm = self._require_model()
         chat_format = self._require_format()
         started = time.perf_counter()
-        tokens = self.tokenize(chat_format.render(messages, today=today))
         n_ctx = int(llm.n_ctx())
-        if len(tokens) >= n_ctx:
-            raise UserError(
-                f"This conversation needs {len(tokens):,} tokens, more than the model's context of "
-                f"{n_ctx:,}. Start a new chat, or load the model with a longer context."
-            )
+
+        def render_tokens(selected: Sequence[Message]) -> list[int]:
+            parts = chat_format.render_parts(selected, today=today, reasoning_effort=params.reasoning_effort)
+            return self.tokenize_prompt(parts)
+
+        cached = llm.input_ids[: llm.n_tokens].tolist()
+        reserve = reply_reserve(n_ctx, params.max_tokens)
+        tokens, dropped = fit_to_context(messages, render_tokens, n_ctx, reserve, cached)
+        if dropped:
+            log.info("dropped the %d oldest messages to fit the context of %d", dropped, n_ctx)
         evaluated = self._prefill(llm, tokens, cancel)
         parser = chat_format.new_parser()
-        parts: dict[str, list[str]] = {"content": [], "reasoning": []}
+        parts: dict[str, list[str]] = {"content": [], "reasoning": [], "tool_call": []}
 
         def emit(deltas: list[Delta]) -> None:
             for delta in deltas:
@@ -160,7 +193,9 @@ class LlamaEngine:
         completion_tokens = 0
         finish = FinishReason.CANCELLED if cancel.is_set() else FinishReason.LENGTH
         if not cancel.is_set():
-            finish, completion_tokens, first_token_at = self._sample_loop(llm, params, cancel, parser, emit)
+            finish, completion_tokens, first_token_at = self._sample_loop(
+                llm, params, cancel, parser, emit, logits_processor
+            )
         emit(parser.finish())
         ended = time.perf_counter()
         reasoning = "".join(parts["reasoning"])
@@ -174,7 +209,14 @@ class LlamaEngine:
             if completion_tokens > 1 and decode_s > 0
             else None,
         )
-        return GenerationResult("".join(parts["content"]), reasoning or None, finish, stats)
+        return GenerationResult(
+            "".join(parts["content"]),
+            reasoning or None,
+            finish,
+            stats,
+            dropped_messages=dropped,
+            tool_calls=tuple(parts["tool_call"]),
+        )
 
     def _prefill(self, llm: Any, tokens: list[int], cancel: threading.Event) -> int:
         """Evaluate the part of ``tokens`` not already in the KV cache; returns how many were evaluated."""
@@ -205,6 +247,7 @@ class LlamaEngine:
         cancel: threading.Event,
         parser: Any,
         emit: Callable[[list[Delta]], None],
+        logits_processor: LogitsProcessor | None,
     ) -> tuple[FinishReason, int, float | None]:
         llama_cpp = backend.llama()
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
@@ -217,6 +260,7 @@ class LlamaEngine:
             min_p=params.min_p,
             temp=params.temperature,
             repeat_penalty=params.repeat_penalty,
+            logits_processor=[logits_processor] if logits_processor else None,
         )
         decoder = self.new_decoder()
         first_token_at: float | None = None
@@ -232,6 +276,7 @@ class LlamaEngine:
                     break
                 token = int(llm.sample())
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    emit(parser.feed(token, ""))  # harmony tells <|call|> from <|return|>
                     finish = FinishReason.STOP
                     break
                 count += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from app.core.conversation import NEW_CONVERSATION_TITLE, Conversation, title_from_text
-from app.core.types import Message, Role
+from app.core.types import Message, ReasoningEffort, Role
 
 
 class MemoryConversationStore:
@@ -14,8 +14,10 @@ class MemoryConversationStore:
     def __init__(self) -> None:
         self._items: dict[str, Conversation] = {}
 
-    def create(self, system_prompt: str = "") -> Conversation:
-        conversation = Conversation(system_prompt=system_prompt)
+    def create(
+        self, system_prompt: str = "", reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM
+    ) -> Conversation:
+        conversation = Conversation(system_prompt=system_prompt, reasoning_effort=reasoning_effort)
         self._items[conversation.id] = conversation
         return conversation
 

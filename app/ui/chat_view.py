@@ -6,10 +6,11 @@ scrolled up to read. (Issue 7 replaces this with a virtualized, Markdown-renderi
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QScrollArea, QSizePolicy, QVBoxLayout, QWidget
 
 from app.core.types import Message, Role
+from app.ui.thinking_block import AUTO, ThinkingBlock
 
 _FOLLOW_SLACK_PX = 40  # "at the bottom" tolerance for auto-follow
 _MAX_TEXT_WIDTH = 760
@@ -18,7 +19,9 @@ _MAX_TEXT_WIDTH = 760
 class MessageBubble(QFrame):
     """One message: who said it, the text, and a line of details (speed, why it ended)."""
 
-    def __init__(self, role: Role, text: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self, role: Role, text: str = "", parent: QWidget | None = None, *, reasoning_display: str = AUTO
+    ) -> None:
         super().__init__(parent)
         self.role = role
         self.setObjectName("userBubble" if role == Role.USER else "assistantBubble")
@@ -37,6 +40,8 @@ class MessageBubble(QFrame):
         self._meta.setObjectName("metaLabel")
         self._meta.hide()
         layout.addWidget(self._role_label)
+        self.thinking = ThinkingBlock(reasoning_display)
+        layout.addWidget(self.thinking)
         layout.addWidget(self._text)
         layout.addWidget(self._meta)
         self._content = ""
@@ -49,9 +54,17 @@ class MessageBubble(QFrame):
     def set_text(self, text: str) -> None:
         self._content = text
         self._text.setText(text or "…")
+        # While the model is still thinking there is no answer yet: show the thinking block alone.
+        self._text.setVisible(bool(text) or not self.thinking.isVisibleTo(self))
 
     def append_text(self, text: str) -> None:
+        if not self._content:
+            self.thinking.answer_started()
         self.set_text(self._content + text)
+
+    def append_reasoning(self, text: str) -> None:
+        self.thinking.append(text)
+        self._text.setVisible(bool(self._content))
 
     def set_meta(self, text: str) -> None:
         self._meta.setText(text)
@@ -89,6 +102,7 @@ class ChatView(QScrollArea):
         self._layout.insertWidget(0, self._empty)
         self._bubbles: list[MessageBubble] = []
         self._follow = True
+        self.reasoning_display = AUTO
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.set_empty_hint("")
@@ -107,13 +121,14 @@ class ChatView(QScrollArea):
         self._bubbles = []
         for message in messages:
             if message.role != Role.SYSTEM:
-                self.add_bubble(message.role, message.content)
+                bubble = self.add_bubble(message.role, message.content)
+                if message.reasoning:
+                    bubble.thinking.set_finished_text(message.reasoning)
         self._empty.setVisible(not self._bubbles and bool(self._empty.text()))
-        self._follow = True
-        QTimer.singleShot(0, self.scroll_to_bottom)
+        self._follow = True  # the range change that the new bubbles cause scrolls to the bottom
 
     def add_bubble(self, role: Role, text: str = "") -> MessageBubble:
-        bubble = MessageBubble(role, text)
+        bubble = MessageBubble(role, text, reasoning_display=self.reasoning_display)
         self._layout.insertWidget(self._layout.count() - 1, bubble)
         self._bubbles.append(bubble)
         self._empty.hide()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 from collections.abc import Callable
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -26,11 +28,11 @@ from PySide6.QtWidgets import (
 from app.core.settings import Settings
 from app.core.types import (
     FinishReason,
-    GenerationParams,
     GenerationResult,
     LoadParams,
     Message,
     ModelInfo,
+    ReasoningEffort,
     Role,
 )
 from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
@@ -52,6 +54,7 @@ class _PendingReply:
     request_id: str
     conversation_id: str
     text: str = ""
+    reasoning: str = ""
     bubble: MessageBubble | None = None
 
 
@@ -62,6 +65,10 @@ def describe_result(result: GenerationResult) -> str:
     if stats.tokens_per_second:
         parts.append(f"{stats.tokens_per_second:.1f} tokens/s")
     parts.append(f"{stats.completion_tokens} tokens")
+    if result.dropped_messages:
+        parts.append(f"{result.dropped_messages} earlier messages left out to fit the context")
+    if result.tool_calls:
+        parts.append("tried to use a tool, which Moss does not offer yet: " + ", ".join(result.tool_calls))
     reason = {
         FinishReason.CANCELLED: "stopped",
         FinishReason.LENGTH: "reached the length limit",
@@ -119,6 +126,7 @@ class MainWindow(QMainWindow):
         self.demo_banner.add_action("open", "Open a model file…")
         self.error_banner = Banner("errorBanner")
         self.chat_view = ChatView()
+        self.chat_view.reasoning_display = self._settings.reasoning_display
         self.composer = Composer()
         self.send_button = QPushButton("Send")
         self.send_button.setObjectName("primaryButton")
@@ -132,8 +140,16 @@ class MainWindow(QMainWindow):
         row.addWidget(self.composer, 1)
         buttons = QVBoxLayout()
         buttons.addStretch(1)
-        buttons.addWidget(self.stop_button)
-        buttons.addWidget(self.send_button)
+        self.effort_picker = QComboBox()
+        self.effort_picker.setObjectName("effortPicker")
+        for effort in ReasoningEffort:
+            self.effort_picker.addItem(f"Reasoning: {effort.value}", effort)
+        buttons.addWidget(self.effort_picker)
+        send_row = QHBoxLayout()
+        send_row.addStretch(1)
+        send_row.addWidget(self.stop_button)
+        send_row.addWidget(self.send_button)
+        buttons.addLayout(send_row)
         row.addLayout(buttons)
 
         main = QWidget()
@@ -176,6 +192,7 @@ class MainWindow(QMainWindow):
         self.demo_banner.action_triggered.connect(self._on_banner_action)
         self.demo_banner.link_activated.connect(self._open_link)
         self.composer.submitted.connect(self.send_message)
+        self.effort_picker.activated.connect(self._on_effort_chosen)
         self.composer.stop_requested.connect(self._controller.stop)
         self.composer.textChanged.connect(self._update_state)
         self.send_button.clicked.connect(self.composer.submit)
@@ -238,7 +255,9 @@ class MainWindow(QMainWindow):
         if current is not None and not current.messages:
             self.composer.setFocus()
             return  # the current chat is still empty: reuse it
-        conversation = self._store.create(system_prompt=self._settings.system_prompt)
+        conversation = self._store.create(
+            system_prompt=self._settings.system_prompt, reasoning_effort=self._default_effort()
+        )
         self._current_id = conversation.id
         self._refresh_conversation_list()
         self._show_conversation()
@@ -264,13 +283,26 @@ class MainWindow(QMainWindow):
 
     def _show_conversation(self) -> None:
         conversation = self._store.get(self._current_id)
+        self.effort_picker.setCurrentIndex(self.effort_picker.findData(conversation.reasoning_effort))
         self.chat_view.show_messages(conversation.messages)
         pending = self._pending
         if pending is not None:
             pending.bubble = None
             if pending.conversation_id == self._current_id:
                 pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT, pending.text)
+                if pending.reasoning:
+                    pending.bubble.append_reasoning(pending.reasoning)
         self._update_empty_hint()
+
+    def _default_effort(self) -> ReasoningEffort:
+        try:
+            return ReasoningEffort(self._settings.reasoning_effort)
+        except ValueError:
+            return ReasoningEffort.MEDIUM
+
+    def _on_effort_chosen(self, index: int) -> None:
+        """The effort is per conversation and applies from its next turn."""
+        self._store.get(self._current_id).reasoning_effort = ReasoningEffort(self.effort_picker.itemData(index))
 
     def _update_empty_hint(self) -> None:
         model = self._controller.model
@@ -287,13 +319,18 @@ class MainWindow(QMainWindow):
     def send_message(self, text: str) -> None:
         if self._controller.busy:
             return
-        if self._controller.model is None:
+        model = self._controller.model
+        if model is None:
             self.show_error("No model is loaded yet. Pick a model above, or open a .gguf file.")
             return
         self.error_banner.hide()
         conversation = self._store.append(self._current_id, Message(Role.USER, text))
         self.chat_view.add_bubble(Role.USER, text)
-        params = GenerationParams(max_tokens=self._settings.max_tokens, temperature=self._settings.temperature)
+        params = dataclasses.replace(
+            model.default_params,  # the sampling the model's makers recommend
+            max_tokens=self._settings.max_tokens,
+            reasoning_effort=conversation.reasoning_effort,
+        )
         request_id = self._controller.send(conversation.snapshot(), params)
         bubble = self.chat_view.add_bubble(Role.ASSISTANT)
         self._pending = _PendingReply(request_id, conversation.id, bubble=bubble)
@@ -304,11 +341,16 @@ class MainWindow(QMainWindow):
     @Slot(str, str, str)
     def _on_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
         pending = self._pending
-        if pending is None or pending.request_id != request_id or kind != "content":
-            return  # reasoning gets its own display with gpt-oss (issue 3)
-        pending.text += text
-        if pending.bubble is not None:
-            pending.bubble.append_text(text)
+        if pending is None or pending.request_id != request_id:
+            return
+        if kind == "reasoning":
+            pending.reasoning += text
+            if pending.bubble is not None:
+                pending.bubble.append_reasoning(text)
+        elif kind == "content":
+            pending.text += text
+            if pending.bubble is not None:
+                pending.bubble.append_text(text)
 
     @Slot(str, object)
     def _on_reply_finished(self, request_id: str, result: GenerationResult) -> None:
@@ -345,6 +387,13 @@ class MainWindow(QMainWindow):
         loading = c.loading_path is not None
         self.progress.setVisible(loading)
         self.model_picker.setEnabled(not loading)
+        effort_ok = model is not None and model.supports_reasoning_effort
+        self.effort_picker.setEnabled(effort_ok)
+        self.effort_picker.setToolTip(
+            "How long the model thinks before answering; applies from the next message."
+            if effort_ok
+            else "Only reasoning models such as gpt-oss have a reasoning effort."
+        )
         self.send_button.setEnabled(model is not None and not c.busy and bool(self.composer.toPlainText().strip()))
         self.stop_button.setVisible(c.generating)
         self.send_button.setVisible(not c.generating)

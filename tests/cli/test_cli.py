@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from app import __version__
+from app.engine.harmony import HARMONY_MARKERS
 from tests.helpers import bad_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,3 +153,45 @@ def test_self_test_fails_on_an_unwritable_data_folder(tmp_path: Path) -> None:
     result = moss("--self-test", data_dir=blocker / "data")
     assert result.returncode == 2
     assert "cannot create the folder" in result.stderr
+
+
+def test_prompt_renders_harmony_for_gpt_oss(tmp_path: Path, tiny_gpt_oss: Path) -> None:
+    conversation = tmp_path / "chat.json"
+    conversation.write_text(
+        json.dumps(
+            [
+                {"role": "system", "content": "Answer concisely."},
+                {"role": "user", "content": "What is 2 + 2?"},
+                {"role": "assistant", "content": "2 + 2 = 4.", "reasoning": "Simple arithmetic."},
+                {"role": "user", "content": "And 9 / 2?"},
+            ]
+        ),
+        encoding="utf-8",
+    )
+    result = moss(
+        "prompt", "--model", tiny_gpt_oss, "--conversation", conversation, "--reasoning", "low",
+        "--date", "2025-08-05", data_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # The second turn of the worked example in OpenAI's harmony documentation, byte for byte.
+    assert result.stdout == (
+        "<|start|>system<|message|>You are ChatGPT, a large language model trained by OpenAI.\n"
+        "Knowledge cutoff: 2024-06\nCurrent date: 2025-08-05\n\nReasoning: low\n\n"
+        "# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>"
+        "<|start|>developer<|message|># Instructions\n\nAnswer concisely.<|end|>"
+        "<|start|>user<|message|>What is 2 + 2?<|end|>"
+        "<|start|>assistant<|channel|>final<|message|>2 + 2 = 4.<|end|>"
+        "<|start|>user<|message|>And 9 / 2?<|end|><|start|>assistant"
+    )
+
+
+def test_chat_json_on_gpt_oss_keeps_markers_out(tmp_path: Path, tiny_gpt_oss: Path) -> None:
+    result = moss(
+        "chat", "--model", tiny_gpt_oss, "--json", "--reasoning", "high", "--max-tokens", "64", "--seed", "5",
+        "Hello", data_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    assert reply["reasoning"] is None or isinstance(reply["reasoning"], str)
+    for text in (reply["content"], reply["reasoning"] or ""):
+        assert not any(marker in text for marker in HARMONY_MARKERS)

@@ -38,14 +38,14 @@ def test_message_from_json_rejects_bad_items() -> None:
 def test_settings_from_dict_keeps_good_values_and_drops_bad_ones() -> None:
     raw = {
         "context_length": "big",  # wrong type: default kept
-        "temperature": 1,  # an int where a float is expected is fine
+        "max_tokens": 512,
         "recent_models": ["/a.gguf", "/b.gguf"],
         "theme": "dark",
         "unknown_key": 1,
     }
     settings = Settings.from_dict(raw)
     assert settings.context_length == Settings().context_length
-    assert settings.temperature == 1.0
+    assert settings.max_tokens == 512
     assert settings.recent_models == ("/a.gguf", "/b.gguf")
     assert settings.theme == "dark"
     assert Settings.from_dict(settings.to_dict()) == settings
