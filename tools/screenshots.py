@@ -23,6 +23,7 @@ from app.ui.app import build_main_window, create_application
 from app.ui.theme import apply_theme
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the reasoning scene borrows the test helpers that script a reply
 
 
 def wait(signal: object, timeout_ms: int = 60_000) -> None:
@@ -58,6 +59,38 @@ def main(out_dir: Path) -> None:
         window.close()
         controller.shutdown()
         print(out_dir / f"main-window-{mode}.png")
+        reasoning_scene(out_dir, mode)
+
+
+def reasoning_scene(out_dir: Path, mode: str) -> None:
+    """gpt-oss's reasoning and answer apart: the tiny gpt-oss model, its reply scripted (tests/helpers)."""
+    from tests.helpers.scripted import ScriptedEngine
+    from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
+
+    folder = Path(tempfile.mkdtemp(prefix="moss-shots-"))
+    model = write_tiny_gpt_oss(folder / "gpt-oss-tiny.gguf")
+    paths = AppPaths.resolve(folder / "data")
+    paths.ensure()
+    engine = ScriptedEngine()
+    controller = EngineController(engine=engine)
+    window = build_main_window(paths, Settings(theme=mode, context_length=2048), controller)
+    window.resize(1100, 720)
+    window.show()
+    window.load_model(str(model))
+    wait(controller.model_loaded)
+    engine.script.append(
+        "<|channel|>analysis<|message|>The user asks for the boiling point of water at sea level. That is 100 °C, "
+        "or 212 °F. Mention that it drops with altitude.<|end|><|start|>assistant<|channel|>final<|message|>"
+        "Water boils at 100 °C (212 °F) at sea level. Higher up it boils at a lower temperature: about 90 °C "
+        "at 3,000 m.<|return|>"
+    )
+    window.send_message("At what temperature does water boil?")
+    wait(controller.reply_finished)
+    window.chat_view.bubbles[-1].thinking.toggle.click()  # open the folded thinking block to show it
+    window.grab().save(str(out_dir / f"reasoning-{mode}.png"))
+    window.close()
+    controller.shutdown()
+    print(out_dir / f"reasoning-{mode}.png")
 
 
 if __name__ == "__main__":

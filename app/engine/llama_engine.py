@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from app.core.errors import ModelFileError, UserError
 from app.core.types import (
     FinishReason,
@@ -260,8 +262,11 @@ class LlamaEngine:
             min_p=params.min_p,
             temp=params.temperature,
             repeat_penalty=params.repeat_penalty,
-            logits_processor=[logits_processor] if logits_processor else None,
         )
+        # A logits processor rewrites llama.cpp's logits buffer in place before each sample, rather than
+        # through llama-cpp-python's custom-sampler callback (a C-to-Python call per token, marked "probably
+        # broken" in its source).
+        n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         decoder = self.new_decoder()
         first_token_at: float | None = None
         count = 0
@@ -274,6 +279,9 @@ class LlamaEngine:
                 if llm.n_tokens >= n_ctx:
                     finish = FinishReason.CONTEXT
                     break
+                if logits_processor is not None:
+                    logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, -1), shape=(n_vocab,))
+                    logits[:] = logits_processor(llm.input_ids[: llm.n_tokens], logits)
                 token = int(llm.sample())
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
                     emit(parser.feed(token, ""))  # harmony tells <|call|> from <|return|>

@@ -115,6 +115,8 @@ class MainWindow(QMainWindow):
         self.new_chat_button.setToolTip("Start a new conversation (Ctrl+N)")
         self.conversation_list = QListWidget()
         self.conversation_list.setObjectName("conversationList")
+        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         side.addWidget(self.new_chat_button)
         side.addWidget(self.conversation_list, 1)
 

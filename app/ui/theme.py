@@ -95,6 +95,10 @@ def _style_sheet(c: dict[str, str]) -> str:
     QFrame#assistantBubble {{ background: transparent; }}
     QLabel#roleLabel {{ color: {c["muted"]}; font-weight: 600; }}
     QLabel#metaLabel, QLabel#hintLabel {{ color: {c["muted"]}; }}
+    QToolButton#thinkingToggle {{ color: {c["muted"]}; border: none; padding: 2px 0; font-weight: 600; }}
+    QLabel#thinkingText {{
+        color: {c["muted"]}; border-left: 2px solid {c["border"]}; padding: 2px 0 2px 10px; margin-left: 4px;
+    }}
     QLabel#emptyTitle {{ font-size: 20px; font-weight: 600; }}
     QFrame#banner {{ background: {c["banner"]}; border: 1px solid {c["banner_border"]}; border-radius: 8px; }}
     QFrame#errorBanner {{ background: {c["error"]}; border: 1px solid {c["error_border"]}; border-radius: 8px; }}

@@ -65,8 +65,8 @@ class ThinkingBlock(QWidget):
         """The answer began: stop the clock and, in auto mode, fold the reasoning away."""
         if self._started is None:
             return
-        seconds = max(1, round(time.monotonic() - self._started))
-        self._set_title(f"Thought for {seconds} s")
+        seconds = round(time.monotonic() - self._started)
+        self._set_title(f"Thought for {seconds} s" if seconds >= 1 else "Thought for a moment")
         self._started = None
         if self._display == AUTO:
             self.toggle.setChecked(False)
