@@ -19,11 +19,14 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.errors import UserError
-from app.core.types import FinishReason, GenerationParams, LoadParams, Message, ReasoningEffort, Role
+from app.core.types import FinishReason, GenerationParams, Message, ReasoningEffort, Role
 from app.engine.chat_format import Delta
 from app.engine.formats import select_chat_format
 from app.engine.gguf_header import read_gguf_header
+from app.engine.hardware import parse_size, probe_machine, simulated_machine
 from app.engine.llama_engine import LlamaEngine
+from app.engine.model_layout import model_layout
+from app.engine.planner import plan as plan_load
 from app.platform.paths import AppPaths
 
 log = logging.getLogger(__name__)
@@ -52,7 +55,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
     chat.add_argument("--show-reasoning", action="store_true", help="stream the model's reasoning to stderr")
     chat.add_argument("--seed", type=int, metavar="S", help="sampling seed, for repeatable replies")
-    chat.add_argument("--context", type=int, default=LoadParams().n_ctx, metavar="N", help="context length")
+    chat.add_argument("--context", type=int, metavar="N", help="context length (default: as long as fits, to 32k)")
     chat.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
 
     prompt = subparsers.add_parser("prompt", help="print the exact prompt text the model would be fed")
@@ -68,6 +71,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="the reasoning effort the prompt states (gpt-oss)",
     )
 
+    plan = subparsers.add_parser("plan", help="how a model would run on this (or a described) machine")
+    plan.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file (only its header is read)")
+    plan.add_argument("--vram", type=_size, metavar="SIZE", help="plan for a GPU with this much memory (16GiB)")
+    plan.add_argument("--ram", type=_size, metavar="SIZE", help="plan for this much system RAM (32GiB)")
+    plan.add_argument("--unified", action="store_true", help="plan for Apple Silicon unified memory (with --ram)")
+    plan.add_argument("--ctx", type=int, metavar="N", help="the context length wanted (default: up to 32k)")
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
+
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
     """Run the sub-command in ``args``; returns the process exit code."""
@@ -76,6 +87,8 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
             return _chat(args)
         if args.command == "prompt":
             return _prompt(args)
+        if args.command == "plan":
+            return _plan(args)
     except UserError as exc:
         print(f"moss: {exc.message}", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -84,6 +97,32 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
         print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {paths.log_file}", file=sys.stderr)
         return EXIT_BUG
     raise AssertionError(f"unknown command {args.command!r}")
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except UserError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _plan(args: argparse.Namespace) -> int:
+    layout = model_layout(read_gguf_header(args.model))
+    if args.vram is not None or args.ram is not None or args.unified:
+        if args.ram is None:
+            raise UserError("To describe a machine, give at least --ram (and --vram for its GPU).")
+        machine = simulated_machine(args.vram, args.ram, unified=args.unified)
+    else:
+        machine = probe_machine()
+    chosen = plan_load(layout, machine, wanted_ctx=args.ctx)
+    if args.json:
+        print(json.dumps(chosen.to_json()))
+    else:
+        print("\n".join(chosen.reasons))
+        if chosen.fits:
+            vram, ram = chosen.vram_bytes / 1e9, chosen.ram_bytes / 1e9
+            print(f"Needs about {vram:.1f} GB of GPU memory and {ram:.1f} GB of RAM.")
+    return 0
 
 
 def _parse_date(text: str) -> dt.date:
@@ -139,7 +178,7 @@ def _chat(args: argparse.Namespace) -> int:
     if args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1.")
     engine = LlamaEngine()
-    info = engine.load(args.model, LoadParams(n_ctx=args.context))
+    info = engine.load(args.model, wanted_ctx=args.context)
     params = dataclasses.replace(
         info.default_params,  # the sampling the model's makers recommend, unless told otherwise
         max_tokens=args.max_tokens,

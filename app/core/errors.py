@@ -21,3 +21,7 @@ class UserError(Exception):
 
 class ModelFileError(UserError):
     """A model file that cannot be used: missing, not a GGUF, truncated, weightless or unsupported."""
+
+
+class ModelTooBigError(UserError):
+    """The model cannot fit in this machine's memory, whatever the plan."""

@@ -17,7 +17,7 @@ class Settings:
     recent_models: tuple[str, ...] = ()
     # A plain default instruction: without one, small models drift (SmolLM2 answers as "an NPC").
     system_prompt: str = "You are a helpful assistant."
-    context_length: int = 8192
+    context_length: int = 0  # 0: as long as fits (the planner's choice, up to 32k); else the length wanted
     max_tokens: int = 4096
     reasoning_effort: str = "medium"  # the default for new chats: low | medium | high
     reasoning_display: str = "auto"  # auto (open while thinking, then folded) | shown | hidden

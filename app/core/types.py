@@ -74,13 +74,17 @@ class GenerationParams:
 
 @dataclass(frozen=True, slots=True)
 class LoadParams:
-    """How to load a model. Issue 4's planner fills these from the hardware; v1 uses safe CPU defaults."""
+    """How to load a model: normally the offload planner's choice for this machine (app.engine.planner)."""
 
     n_ctx: int = 8192
-    n_gpu_layers: int = 0
-    n_batch: int = 256
+    n_gpu_layers: int = 0  # -1: every layer and the output head
+    n_cpu_moe: int = 0  # of the GPU layers, how many (the first ones) keep their MoE experts in RAM
+    n_batch: int = 512
     n_threads: int | None = None
     flash_attn: bool = True
+    type_k: str = "f16"  # KV-cache types: f16 | q8_0
+    type_v: str = "f16"
+    swa_full: bool = True  # full-size sliding-window cache (False saves memory, see LlamaEngine._prefill)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +100,7 @@ class ModelInfo:
     size_bytes: int
     supports_reasoning_effort: bool = False
     default_params: GenerationParams = GenerationParams()
+    plan: tuple[str, ...] = ()  # how it was loaded, in words (the first line is the summary)
 
 
 @dataclass(frozen=True, slots=True)

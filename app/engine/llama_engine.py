@@ -12,9 +12,9 @@ Generation is a hand-driven loop over llama-cpp-python's ``Llama`` rather than `
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import ModelFileError, UserError
+from app.core.errors import ModelTooBigError, UserError
 from app.core.types import (
     FinishReason,
     GenerationParams,
@@ -38,16 +38,20 @@ from app.engine import backend
 from app.engine.chat_format import ChatFormat, Delta, PromptPart
 from app.engine.context_fit import fit_to_context, reply_reserve
 from app.engine.decoding import TokenDecoder
+from app.engine.expert_offload import ExpertOffload
 from app.engine.formats import select_chat_format
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
+from app.engine.hardware import Machine, probe_machine
 from app.engine.harmony_format import HarmonyChatFormat, find_harmony_tokens
+from app.engine.loading import OutOfMemoryError, create_llama, load_params_for
+from app.engine.model_layout import model_layout
+from app.engine.planner import plan
 
 log = logging.getLogger(__name__)
 
 DeltaCallback = Callable[[Delta], None]
 # Rewrites the next-token logits (input_ids, logits) -> logits; tests use one to script a model's reply.
 LogitsProcessor = Callable[[Any, Any], Any]
-_UNKNOWN_ARCH = re.compile(r"unknown model architecture: '([^']*)'")
 
 
 class LlamaEngine:
@@ -58,6 +62,8 @@ class LlamaEngine:
         self._format: ChatFormat | None = None
         self._info: ModelInfo | None = None
         self._header: GGUFHeader | None = None
+        self._offload: ExpertOffload | None = None
+        self._swa_window = 0
 
     @property
     def info(self) -> ModelInfo | None:
@@ -69,30 +75,57 @@ class LlamaEngine:
 
     # -- loading ------------------------------------------------------------------------------------------
 
-    def load(self, path: str | Path, params: LoadParams | None = None) -> ModelInfo:
-        """Load the GGUF at ``path`` (unloading any current model first); raises UserError if it cannot."""
-        params = params or LoadParams()
+    def load(
+        self,
+        path: str | Path,
+        params: LoadParams | None = None,
+        *,
+        machine: Machine | None = None,
+        wanted_ctx: int | None = None,
+    ) -> ModelInfo:
+        """Load the GGUF at ``path`` (unloading any current model first); raises UserError if it cannot.
+
+        Without ``params``, the offload planner chooses them for ``machine`` (this computer unless given). If
+        llama.cpp then runs out of memory anyway, the load is retried once with a plan for less memory.
+        """
         self.unload()
         header = read_gguf_header(path)  # every kind of unusable file fails here, with a clear message
         chat_format = select_chat_format(header)
-        llama_cpp = backend.llama()
-        n_ctx = min(params.n_ctx, header.context_length) if header.context_length else params.n_ctx
-        backend.clear_recent_problems()
+        explanation: tuple[str, ...]
+        planned = params is None
+        layout = model_layout(header)
+        if params is None and not layout.n_layers:
+            # Not a layout Moss can size (an architecture it does not know): let llama.cpp judge the file.
+            params, explanation = LoadParams(), ("Loaded with default settings: Moss cannot size this model.",)
+        elif params is None:
+            machine = machine or probe_machine()
+            chosen = plan(layout, machine, wanted_ctx=wanted_ctx)
+            if not chosen.fits:
+                raise ModelTooBigError(chosen.reasons[0])
+            params, explanation = load_params_for(chosen), chosen.reasons
+        else:
+            explanation = (f"Loaded as set: {params.n_ctx:,}-token context, GPU layers {params.n_gpu_layers}.",)
         started = time.perf_counter()
         try:
-            llm = llama_cpp.Llama(
-                model_path=str(header.path),
-                n_ctx=n_ctx,
-                n_batch=min(params.n_batch, n_ctx),
-                n_gpu_layers=params.n_gpu_layers,
-                n_threads=params.n_threads,
-                flash_attn=params.flash_attn,
-                verbose=False,
+            llm, offload = create_llama(header, params)
+        except OutOfMemoryError:
+            if not planned or machine is None:
+                raise
+            smaller = plan(layout, _with_less_memory(machine), wanted_ctx=wanted_ctx)
+            if not smaller.fits:
+                raise
+            log.warning("out of memory with the first plan; retrying with: %s", smaller.summary())
+            params = load_params_for(smaller)
+            llm, offload = create_llama(header, params)
+            explanation = (
+                smaller.reasons[0],
+                "The first plan ran out of memory, so Moss loaded the model with less on the GPU.",
+                *smaller.reasons[1:],
             )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise _explain_load_failure(header, exc) from exc
-        log.info("loaded %s in %.2f s (n_ctx=%d)", header.path, time.perf_counter() - started, n_ctx)
-        self._llm, self._header = llm, header
+        log.info("loaded %s in %.2f s with %s", header.path, time.perf_counter() - started, params)
+        self._llm, self._offload, self._header = llm, offload, header
+        # With a short sliding-window cache, reusing a cached prefix needs a check (see _prefill).
+        self._swa_window = 0 if params.swa_full else layout.sliding_window
         if isinstance(chat_format, HarmonyChatFormat):
             try:
                 chat_format = HarmonyChatFormat(find_harmony_tokens(self.tokenize, header.path.name))
@@ -110,6 +143,7 @@ class LlamaEngine:
             n_ctx=int(llm.n_ctx()),
             n_ctx_train=header.context_length,
             size_bytes=header.file_size,
+            plan=explanation,
         )
         return self._info
 
@@ -119,6 +153,7 @@ class LlamaEngine:
         if llm is not None:
             llm.close()
             log.info("unloaded model")
+        self._offload = None  # llama.cpp kept pointers into it until the model was freed
 
     # -- prompting ----------------------------------------------------------------------------------------
 
@@ -230,6 +265,13 @@ class LlamaEngine:
             reuse += 1
         # At least one token must be evaluated so that fresh logits exist to sample from.
         reuse = min(reuse, len(tokens) - 1)
+        if reuse and self._swa_window:
+            # A short sliding-window cache has overwritten old positions: if the window before the reuse point
+            # is gone, the windowed layers would silently miss context, so evaluate everything again.
+            llama_cpp = backend.llama()
+            oldest = llama_cpp.llama_memory_seq_pos_min(llama_cpp.llama_get_memory(llm.ctx), 0)
+            if oldest > reuse - self._swa_window:
+                reuse = 0
         # Llama.eval drops every cached position from n_tokens on before it decodes.
         llm.n_tokens = reuse
         if reuse == 0:
@@ -313,19 +355,6 @@ class LlamaEngine:
         return self._format
 
 
-def _explain_load_failure(header: GGUFHeader, exc: BaseException) -> UserError:
-    """Turn llama-cpp-python's bare 'Failed to load model' into what went wrong and what to do."""
-    problems = backend.recent_problems()
-    text = "\n".join(problems)
-    name = header.path.name
-    match = _UNKNOWN_ARCH.search(text)
-    if match:
-        return ModelFileError(
-            f"{name} is a '{match.group(1)}' model, an architecture this version of llama.cpp cannot run. "
-            "Use a GGUF of a supported model (gpt-oss, Llama, Qwen, Mistral, Gemma, ...)."
-        )
-    if re.search(r"(failed to allocate|unable to allocate|out of memory|cudaMalloc failed)", text, re.I):
-        return UserError(f"Not enough memory to load {name}. Close other programs, or use a smaller model or context.")
-    detail = next((p for p in reversed(problems) if "error" in p.lower()), problems[-1] if problems else "")
-    detail = detail.removeprefix("llama_model_load: ").strip() or str(exc)
-    return ModelFileError(f"llama.cpp could not load {name}: {detail}. The file may be damaged or unsupported.")
+def _with_less_memory(machine: Machine) -> Machine:
+    """The machine as a retry sees it: a quarter less GPU memory, a tenth less RAM."""
+    return dataclasses.replace(machine, gpu_free=int(machine.gpu_free * 0.75), ram_free=int(machine.ram_free * 0.9))

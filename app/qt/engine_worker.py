@@ -35,6 +35,14 @@ class ReplyRequest:
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
+@dataclass(frozen=True)
+class LoadRequest:
+    """Explicit ``params``, or None to let the offload planner choose (up to ``wanted_ctx`` if given)."""
+
+    params: LoadParams | None = None
+    wanted_ctx: int | None = None
+
+
 def _unexpected(exc: BaseException) -> str:
     return f"Something went wrong inside Moss ({type(exc).__name__}: {exc}). Details are in the log file."
 
@@ -60,10 +68,10 @@ class EngineWorker(QObject):
         self._engine = engine or LlamaEngine()
 
     @Slot(str, object)
-    def load(self, path: str, params: LoadParams) -> None:
+    def load(self, path: str, request: LoadRequest) -> None:
         """Model thread: load ``path``; reports model_loaded or model_load_failed."""
         try:
-            info = self._engine.load(path, params)
+            info = self._engine.load(path, request.params, wanted_ctx=request.wanted_ctx)
         except UserError as exc:
             self.model_load_failed.emit(path, exc.message)
         except Exception as exc:
@@ -173,14 +181,16 @@ class EngineController(QObject):
 
     # -- requests (GUI thread) ----------------------------------------------------------------------------
 
-    def load_model(self, path: str, params: LoadParams | None = None) -> None:
-        """Start loading ``path`` on the model thread (the current model is unloaded there first)."""
+    def load_model(self, path: str, params: LoadParams | None = None, *, wanted_ctx: int | None = None) -> None:
+        """Start loading ``path`` on the model thread (the current model is unloaded there first).
+
+        Without ``params`` the offload planner sizes the load to this machine."""
         self.stop()
         self._loading = path
         self._model = None
         self.loading_started.emit(path)
         self.busy_changed.emit(True)
-        self._load_requested.emit(path, params or LoadParams())
+        self._load_requested.emit(path, LoadRequest(params, wanted_ctx))
 
     def send(self, messages: tuple[Message, ...], params: GenerationParams) -> str:
         """Ask for a reply to ``messages``; returns the request id that its chunks will carry."""

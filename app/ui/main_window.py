@@ -29,7 +29,6 @@ from app.core.settings import Settings
 from app.core.types import (
     FinishReason,
     GenerationResult,
-    LoadParams,
     Message,
     ModelInfo,
     ReasoningEffort,
@@ -158,6 +157,12 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(main)
         column.setContentsMargins(16, 12, 16, 12)
         column.addLayout(top)
+        # How the model runs on this machine, in words, right under where it is chosen.
+        self.plan_label = QLabel()
+        self.plan_label.setObjectName("hintLabel")
+        self.plan_label.setWordWrap(True)
+        self.plan_label.hide()
+        column.addWidget(self.plan_label)
         column.addWidget(self.demo_banner)
         column.addWidget(self.error_banner)
         column.addWidget(self.chat_view, 1)
@@ -208,7 +213,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, path: str) -> None:
         self.error_banner.hide()
-        self._controller.load_model(path, LoadParams(n_ctx=self._settings.context_length))
+        self._controller.load_model(path, wanted_ctx=self._settings.context_length or None)
 
     def _refresh_models(self) -> None:
         current = self._controller.model.path if self._controller.model else ""
@@ -217,11 +222,15 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_loading_started(self, path: str) -> None:
+        self.plan_label.hide()
         self.state_label.setText(f"Loading {model_label(path)}…")
         self.demo_banner.hide()
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
+        self.plan_label.setText(info.plan[0] if info.plan else "")
+        self.plan_label.setToolTip("\n".join(info.plan))
+        self.plan_label.setVisible(bool(info.plan))
         self._settings = self._settings.with_recent_model(info.path)
         self._persist_settings()
         self._refresh_models()

@@ -1,0 +1,294 @@
+"""The offload planner: how to run a model on a machine so that it just fits.
+
+From the model's layout (its GGUF header) and the machine's memory it chooses the context length, where each
+layer runs, which layers keep their MoE experts in system RAM (llama.cpp's ``--n-cpu-moe``), the KV-cache
+type and whether the sliding-window cache is full-size, and explains each choice in plain words.
+
+Preferences, in order: a context of at least 8k; a KV cache that never forces a re-read (f16, then q8_0;
+a short sliding-window cache only when nothing else fits); everything on the GPU, else as few expert layers
+in RAM (MoE) or layers on the CPU (dense) as needed; then the longest context up to the cap. Headroom is
+left for the graphics driver and desktop on the GPU, and for the system and the app in RAM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.engine.hardware import GIB, Machine
+from app.engine.model_layout import ModelLayout
+
+DEFAULT_CONTEXT_CAP = 32768
+MIN_CONTEXT = 2048
+PREFERRED_MIN_CONTEXT = 8192
+N_UBATCH = 512
+# ggml type ids (llama.cpp) and bytes per KV element
+GGML_F16, GGML_Q8_0 = 1, 8
+_KV_TYPES = {"f16": (GGML_F16, 2.0), "q8_0": (GGML_Q8_0, 34 / 32)}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    fits: bool
+    n_layers: int
+    n_gpu_layers: int  # layers that run on the GPU (the last ones; all of them puts the output head there too)
+    n_cpu_moe: int  # layers whose MoE experts stay in system RAM: the first n (llama.cpp's --n-cpu-moe)
+    n_ctx: int
+    type_k: str
+    type_v: str
+    flash_attn: bool
+    swa_full: bool
+    vram_bytes: int
+    ram_bytes: int
+    reasons: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "fits": self.fits,
+            "n_layers": self.n_layers,
+            "n_gpu_layers": self.n_gpu_layers,
+            "n_cpu_moe": self.n_cpu_moe,
+            "n_ctx": self.n_ctx,
+            "type_k": self.type_k,
+            "type_v": self.type_v,
+            "flash_attn": self.flash_attn,
+            "swa_full": self.swa_full,
+            "vram_bytes": self.vram_bytes,
+            "ram_bytes": self.ram_bytes,
+            "reasons": list(self.reasons),
+        }
+
+    def summary(self) -> str:
+        """The plan in one line, for the status bar."""
+        return self.reasons[0] if self.reasons else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Candidate:
+    n_ctx: int
+    kv: str
+    swa_full: bool
+    gpu_layers: int  # layers on the GPU: the last ones
+    cpu_moe: int  # layers whose experts stay in RAM: the first ones
+    vram: int
+    ram: int
+
+
+def gpu_headroom(machine: Machine) -> int:
+    """Left free on the GPU for the driver, the desktop and other programs."""
+    return max(GIB // 2, int(machine.gpu_total * 0.06))
+
+
+def ram_headroom(machine: Machine) -> int:
+    """Left free in RAM for the system and Moss itself (more on unified memory: macOS shares it with the GPU)."""
+    share = 0.2 if machine.unified else 0.1
+    return max(2 * GIB, int(machine.ram_total * share))
+
+
+def activation_buffer(layout: ModelLayout, n_ubatch: int = N_UBATCH) -> int:
+    """Scratch for the widest activations of one batch (what a backend needs besides the logits)."""
+    return n_ubatch * (layout.n_embd + layout.n_ff) * 4 * 4
+
+
+def compute_buffer(layout: ModelLayout, n_ubatch: int = N_UBATCH) -> int:
+    """llama.cpp's scratch for one batch where the output head runs: the batch's logits and the widest
+    activations, plus slack."""
+    return layout.n_vocab * n_ubatch * 4 + activation_buffer(layout, n_ubatch) + 64 * 1024**2
+
+
+def kv_bytes(layout: ModelLayout, layers: range, n_ctx: int, kv: str, swa_full: bool) -> int:
+    per_element = _KV_TYPES[kv][1] / 2  # kv_bytes_per_token_f16 counts f16 elements at 2 bytes
+    swa_cells = min(n_ctx, -(-(layout.sliding_window + N_UBATCH) // 256) * 256)
+    total = 0.0
+    for i in layers:
+        cells = swa_cells if layout.swa_layers[i] and not swa_full else n_ctx
+        total += layout.kv_bytes_per_token_f16[i] * per_element * cells
+    return int(total)
+
+
+def _candidate(layout: ModelLayout, n_ctx: int, kv: str, swa_full: bool, gpu_layers: int, cpu_moe: int) -> _Candidate:
+    """Memory of one configuration. Layers ``0 .. n-gpu_layers-1`` run on the CPU, the rest on the GPU; the
+    experts of layers ``0 .. cpu_moe-1`` stay in RAM. Weights are memory-mapped: CPU-side weights count in RAM."""
+    n = layout.n_layers
+    cpu = range(0, n - gpu_layers)
+    gpu = range(n - gpu_layers, n)
+    vram = sum(layout.dense_bytes[i] for i in gpu) + sum(layout.expert_bytes[i] for i in gpu if i >= cpu_moe)
+    ram = layout.embedding_bytes + sum(layout.dense_bytes[i] for i in cpu)
+    ram += sum(layout.expert_bytes[i] for i in range(n) if i < cpu_moe or i in cpu)
+    head_on_gpu = gpu_layers == n > 0
+    if head_on_gpu:
+        vram += layout.output_gpu_bytes
+    else:
+        ram += layout.output_bytes
+    vram += kv_bytes(layout, gpu, n_ctx, kv, swa_full)
+    ram += kv_bytes(layout, cpu, n_ctx, kv, swa_full)
+    # The backend that runs the output head needs the full scratch; the other one, activations only.
+    if head_on_gpu:
+        vram += compute_buffer(layout)
+        ram += activation_buffer(layout)
+    else:
+        vram += activation_buffer(layout) if gpu_layers else 0
+        ram += compute_buffer(layout)
+    return _Candidate(n_ctx, kv, swa_full, gpu_layers, cpu_moe, vram, ram)
+
+
+def _fits(c: _Candidate, machine: Machine) -> bool:
+    ram_budget = machine.ram_free - ram_headroom(machine)
+    if machine.gpu_name is None:
+        return c.vram == 0 and c.ram <= ram_budget
+    gpu_ok = c.vram <= machine.gpu_free - gpu_headroom(machine)
+    if machine.unified:  # one pool: GPU and CPU parts share RAM
+        return gpu_ok and c.vram + c.ram <= ram_budget
+    return gpu_ok and c.ram <= ram_budget
+
+
+def _contexts(layout: ModelLayout, wanted: int | None, cap: int) -> list[int]:
+    top = min(layout.n_ctx_train or cap, wanted or cap)
+    sizes = [top]
+    while sizes[-1] // 2 >= MIN_CONTEXT:
+        sizes.append(sizes[-1] // 2)
+    return sizes
+
+
+def _kv_groups(layout: ModelLayout) -> list[list[tuple[str, bool]]]:
+    """KV-cache options, cheapest in quality first. A short sliding-window cache comes last: with it, a
+    follow-up turn after a long reply has to read the whole conversation again."""
+    groups = [[("f16", True), ("q8_0", True)]]
+    if layout.sliding_window:
+        groups.append([("f16", False), ("q8_0", False)])
+    return groups
+
+
+def _offloads(layout: ModelLayout) -> Iterator[tuple[int, int]]:
+    """(gpu_layers, cpu_moe) from least to most moved off the GPU."""
+    n = layout.n_layers
+    if layout.is_moe:
+        for cpu_moe in range(1, n + 1):
+            yield n, cpu_moe
+    for gpu_layers in range(n - 1, -1, -1):
+        yield gpu_layers, n if layout.is_moe else 0  # MoE: once layers leave the GPU, every expert is in RAM
+
+
+def _search(layout: ModelLayout, machine: Machine, contexts: list[int]) -> _Candidate | None:
+    """The first configuration that fits, in order of preference: the KV options that cost no re-reading
+    first; within them everything on the GPU before anything moves off it; then the longest context."""
+    n = layout.n_layers
+    if machine.gpu_name is None:
+        placements: list[list[tuple[int, int]]] = [[(0, 0)]]
+    else:
+        placements = [[(n, 0)], list(_offloads(layout))]
+    for group in _kv_groups(layout):
+        for options in placements:
+            for n_ctx in contexts:
+                for kv, swa_full in group:
+                    for gpu_layers, cpu_moe in options:
+                        c = _candidate(layout, n_ctx, kv, swa_full, gpu_layers, cpu_moe)
+                        if _fits(c, machine):
+                            return c
+    return None
+
+
+def plan(
+    layout: ModelLayout, machine: Machine, *, wanted_ctx: int | None = None, cap: int = DEFAULT_CONTEXT_CAP
+) -> Plan:
+    """The best way to run ``layout`` on ``machine`` (``fits`` is False, with the reasons, if there is none).
+
+    Contexts of at least 8k (or the wanted one, if shorter) are tried first in every way; shorter ones only
+    when nothing else fits."""
+    contexts = _contexts(layout, wanted_ctx, cap)
+    floor = min(PREFERRED_MIN_CONTEXT, contexts[0])
+    chosen = _search(layout, machine, [c for c in contexts if c >= floor]) or _search(
+        layout, machine, [c for c in contexts if c < floor]
+    )
+    if chosen is not None:
+        return _explain(layout, machine, chosen, contexts[0])
+    return _no_fit(layout, machine, _candidate(layout, contexts[-1], "q8_0", not layout.sliding_window, 0, 0))
+
+
+def _gb(n: int) -> str:
+    return f"{n / 1e9:.1f} GB"
+
+
+def _explain(layout: ModelLayout, machine: Machine, c: _Candidate, top_ctx: int) -> Plan:
+    n = layout.n_layers
+    reasons = []
+    where = machine.gpu_name or "the CPU"
+    if machine.gpu_name is None:
+        reasons.append(
+            f"No GPU found: all {n} layers run on the CPU ({_gb(machine.ram_free)} RAM free); "
+            f"{c.n_ctx:,}-token context."
+        )
+    elif c.gpu_layers == n and not c.cpu_moe:
+        reasons.append(f"All {n} layers on your {where} ({_gb(machine.gpu_free)} free); {c.n_ctx:,}-token context.")
+    elif c.gpu_layers == n:
+        moved = sum(layout.expert_bytes[: c.cpu_moe])
+        reasons.append(
+            f"{n} layers on your {where} ({_gb(machine.gpu_free)} free) with the experts of {c.cpu_moe} of them "
+            f"in system RAM ({_gb(moved)}); {c.n_ctx:,}-token context."
+        )
+        reasons.append("Keeping MoE experts in RAM is slower than a model that fits on the GPU, but works.")
+    elif c.gpu_layers == 0:
+        reasons.append(
+            f"All {n} layers on the CPU: the model does not fit your {where} ({_gb(machine.gpu_free)} free); "
+            f"{c.n_ctx:,}-token context."
+        )
+    else:
+        reasons.append(
+            f"{c.gpu_layers} of {n} layers on your {where} ({_gb(machine.gpu_free)} free), the rest on the CPU; "
+            f"{c.n_ctx:,}-token context."
+        )
+    if machine.unified:
+        reasons.append("Apple Silicon: the GPU shares system memory, so the whole model must fit in RAM once.")
+    if c.kv == "q8_0":
+        reasons.append("KV cache in q8_0, half the memory of f16, to fit the context.")
+    if not c.swa_full:
+        reasons.append("Sliding-window layers keep a short cache (less memory; a long reply may need a re-read).")
+    if c.n_ctx < top_ctx:
+        reasons.append(f"Context shortened from {top_ctx:,} to {c.n_ctx:,} tokens to fit.")
+    elif c.n_ctx < layout.n_ctx_train:
+        reasons.append(f"The model supports {layout.n_ctx_train:,} tokens of context; raise it if you need more.")
+    return Plan(
+        fits=True,
+        n_layers=n,
+        n_gpu_layers=c.gpu_layers,
+        n_cpu_moe=c.cpu_moe,
+        n_ctx=c.n_ctx,
+        type_k=c.kv,
+        type_v=c.kv,
+        flash_attn=True,
+        swa_full=c.swa_full,
+        vram_bytes=c.vram,
+        ram_bytes=c.ram,
+        reasons=tuple(reasons),
+    )
+
+
+def _no_fit(layout: ModelLayout, machine: Machine, smallest: _Candidate) -> Plan:
+    need = smallest.ram + smallest.vram
+    have = machine.ram_free - ram_headroom(machine)
+    if machine.gpu_name and not machine.unified:
+        have += machine.gpu_free - gpu_headroom(machine)
+    memory = (
+        f"{_gb(machine.ram_free)} of RAM"
+        if machine.gpu_name is None or machine.unified
+        else f"{_gb(machine.gpu_free)} of GPU memory and {_gb(machine.ram_free)} of RAM"
+    )
+    reason = (
+        f"This model does not fit: even with a {smallest.n_ctx:,}-token context it needs about {_gb(need)}, "
+        f"and this machine has {memory} free (about {_gb(max(have, 0))} usable). Choose a smaller model."
+    )
+    return Plan(
+        fits=False,
+        n_layers=layout.n_layers,
+        n_gpu_layers=0,
+        n_cpu_moe=0,
+        n_ctx=smallest.n_ctx,
+        type_k=smallest.kv,
+        type_v=smallest.kv,
+        flash_attn=True,
+        swa_full=smallest.swa_full,
+        vram_bytes=0,
+        ram_bytes=need,
+        reasons=(reason,),
+    )

@@ -1,0 +1,169 @@
+"""The offload planner at true size (header-only replicas of gpt-oss-20b/120b) and on real loads."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from app.core.types import GenerationParams, LoadParams, Message, Role
+from app.engine.gguf_header import read_gguf_header
+from app.engine.hardware import GIB, parse_size, simulated_machine
+from app.engine.llama_engine import LlamaEngine
+from app.engine.model_layout import model_layout
+from app.engine.planner import compute_buffer, kv_bytes, plan
+from tests.helpers.replicas import write_gpt_oss_replica
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("replicas")
+    return {size: write_gpt_oss_replica(folder / f"gpt-oss-{size}.gguf", size) for size in ("20b", "120b")}
+
+
+def moss_plan(model: Path, *args: str) -> dict[str, object]:
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "plan", "--model", str(model), "--json", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_sizes_parse() -> None:
+    assert parse_size("16GiB") == 16 * GIB
+    assert parse_size("16GB") == 16 * 10**9
+    assert parse_size("512MiB") == 512 * 1024**2
+    assert parse_size("1234") == 1234
+
+
+def test_20b_on_a_16gib_gpu_runs_entirely_there_with_a_long_context(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["20b"], "--vram", "16GiB", "--ram", "32GiB")
+    assert p["fits"] and p["n_gpu_layers"] == p["n_layers"] == 24 and p["n_cpu_moe"] == 0
+    assert p["n_ctx"] >= 32768 and p["flash_attn"] is True
+    assert p["vram_bytes"] <= 16 * GIB
+    assert "All 24 layers" in p["reasons"][0]
+
+
+def test_20b_on_an_8gib_gpu_keeps_some_experts_in_ram(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["20b"], "--vram", "8GiB", "--ram", "32GiB")
+    assert p["fits"] and p["n_gpu_layers"] == 24
+    assert 0 < p["n_cpu_moe"] < 24
+    assert "in system RAM" in p["reasons"][0]
+
+
+def test_120b_on_16gib_gpu_and_64gib_ram_keeps_most_experts_in_ram(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["120b"], "--vram", "16GiB", "--ram", "64GiB")
+    assert p["fits"] and p["n_gpu_layers"] == 36
+    assert 18 < p["n_cpu_moe"] < 36
+
+
+def test_120b_on_an_80gib_gpu_runs_entirely_there(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["120b"], "--vram", "80GiB", "--ram", "64GiB")
+    assert p["fits"] and p["n_gpu_layers"] == 36 and p["n_cpu_moe"] == 0
+
+
+def test_120b_on_16gib_gpu_and_32gib_ram_does_not_fit_and_says_why(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["120b"], "--vram", "16GiB", "--ram", "32GiB")
+    assert p["fits"] is False
+    (reason,) = p["reasons"]
+    assert "does not fit" in reason and "GB" in reason
+
+
+@pytest.mark.parametrize(
+    ("size", "ram", "fits"),
+    [("20b", "16GiB", True), ("20b", "32GiB", True), ("120b", "32GiB", False), ("120b", "16GiB", False)],
+)
+def test_apple_silicon_unified_memory(replicas: dict[str, Path], size: str, ram: str, fits: bool) -> None:
+    p = moss_plan(replicas[size], "--ram", ram, "--unified")
+    assert p["fits"] is fits
+    if fits:
+        assert p["vram_bytes"] + p["ram_bytes"] <= parse_size(ram)  # one pool, counted once
+        assert any("Apple Silicon" in r for r in p["reasons"])
+    if size == "20b" and ram == "32GiB":
+        assert p["n_cpu_moe"] == 0 and p["n_ctx"] >= 32768
+
+
+def test_20b_on_a_16gib_mac_trades_context_or_experts_for_fitting(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["20b"], "--ram", "16GiB", "--unified")
+    assert p["n_ctx"] < 32768 or p["n_cpu_moe"] > 0
+
+
+def test_a_wanted_context_is_honoured_up_to_what_the_model_supports(replicas: dict[str, Path]) -> None:
+    layout = model_layout(read_gguf_header(replicas["20b"]))
+    big = simulated_machine(80 * GIB, 128 * GIB)
+    assert plan(layout, big, wanted_ctx=131072).n_ctx == 131072
+    assert plan(layout, big, wanted_ctx=10**7).n_ctx == 131072
+    assert plan(layout, big).n_ctx == 32768  # the default cap
+
+
+def test_cpu_only_machines_plan_for_ram(replicas: dict[str, Path]) -> None:
+    p = moss_plan(replicas["20b"], "--ram", "32GiB")
+    assert p["fits"] and p["n_gpu_layers"] == 0 and p["vram_bytes"] == 0
+    assert moss_plan(replicas["120b"], "--ram", "32GiB")["fits"] is False
+
+
+def test_expert_offload_loads_and_runs_on_the_tiny_gpt_oss(
+    tiny_gpt_oss: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = LlamaEngine()
+    with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
+        engine.load(tiny_gpt_oss, LoadParams(n_ctx=512, n_batch=64, n_gpu_layers=-1, n_cpu_moe=2))
+    try:
+        overridden = {m for m in caplog.messages if "buffer type overridden" in m}
+        assert any("blk.0.ffn_gate_exps.weight" in m for m in overridden), caplog.text[-2000:]
+        assert any("blk.1.ffn_down_exps.weight" in m for m in overridden)
+        result = engine.generate([Message(Role.USER, "hi")], GenerationParams(max_tokens=8, seed=1))
+        assert result.stats.completion_tokens > 0 or result.finish_reason.value == "stop"
+    finally:
+        engine.unload()
+
+
+def _logged_mib(messages: list[str], pattern: str) -> float:
+    total = 0.0
+    for message in messages:
+        match = re.search(pattern + r"\s*=\s*([\d.]+) MiB", message)
+        if match:
+            total += float(match.group(1))
+    return total
+
+
+@pytest.mark.parametrize("model", ["smollm2", "tiny_gpt_oss"])
+def test_estimate_matches_llama_cpp_accounting(
+    model: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Plan a real load on this machine, load it, and compare with the buffer sizes llama.cpp reports."""
+    path: Path = request.getfixturevalue(model)
+    layout = model_layout(read_gguf_header(path))
+    engine = LlamaEngine()
+    with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
+        info = engine.load(path, wanted_ctx=2048)
+    engine.unload()
+    assert info.plan and "CPU" in info.plan[0]
+    mib = 1024**2
+    weights = _logged_mib(caplog.messages, r"CPU_Mapped model buffer size") * mib
+    kv = _logged_mib(caplog.messages, r"CPU KV buffer size") * mib
+    compute = _logged_mib(caplog.messages, r"CPU compute buffer size") * mib
+    planned_kv = kv_bytes(layout, range(layout.n_layers), info.n_ctx, "f16", True)
+    errors = {
+        "weights": layout.weight_bytes / weights - 1,
+        "kv": planned_kv / kv - 1,
+        "compute": compute_buffer(layout) / compute - 1,
+    }
+    print(f"{model}: estimate error {errors}")  # shown with -s; the bounds below are what is guaranteed
+    assert abs(errors["weights"]) < 0.02, errors
+    assert abs(errors["kv"]) < 0.02, errors
+    # The compute estimate errs on the safe side: above llama.cpp's figure, by at most that figure plus 96 MiB.
+    assert compute <= compute_buffer(layout) <= 2 * compute + 96 * mib, errors
