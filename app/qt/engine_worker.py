@@ -125,7 +125,7 @@ class EngineController(QObject):
     Signals:
         loading_started(path), model_loaded(ModelInfo), model_load_failed(path, message),
         reply_chunk(request_id, kind, text), reply_finished(request_id, GenerationResult),
-        reply_failed(request_id, message), busy_changed(bool): a load or a reply is under way.
+        reply_failed(request_id, message), busy_changed(): a load or a reply started or ended (see `busy`).
     """
 
     loading_started = Signal(str)
@@ -134,7 +134,7 @@ class EngineController(QObject):
     reply_chunk = Signal(str, str, str)
     reply_finished = Signal(str, object)
     reply_failed = Signal(str, str)
-    busy_changed = Signal(bool)
+    busy_changed = Signal()  # receivers read `busy`
 
     # Requests to the worker (queued: it lives on the model thread).
     _load_requested = Signal(str, object)
@@ -189,7 +189,7 @@ class EngineController(QObject):
         self._loading = path
         self._model = None
         self.loading_started.emit(path)
-        self.busy_changed.emit(True)
+        self.busy_changed.emit()
         self._load_requested.emit(path, LoadRequest(params, wanted_ctx))
 
     def send(self, messages: tuple[Message, ...], params: GenerationParams) -> str:
@@ -200,7 +200,7 @@ class EngineController(QObject):
             raise UserError("Moss is still answering. Stop the reply first.")
         request = ReplyRequest(messages, params)
         self._active = request
-        self.busy_changed.emit(True)
+        self.busy_changed.emit()
         self._generate_requested.emit(request)
         return request.id
 
@@ -227,7 +227,7 @@ class EngineController(QObject):
         self._loading = None
         self._model = info
         self.model_loaded.emit(info)
-        self.busy_changed.emit(self.busy)
+        self.busy_changed.emit()
 
     @Slot(str, str)
     def _on_worker_model_load_failed(self, path: str, message: str) -> None:
@@ -235,7 +235,7 @@ class EngineController(QObject):
             return
         self._loading = None
         self.model_load_failed.emit(path, message)
-        self.busy_changed.emit(self.busy)
+        self.busy_changed.emit()
 
     @Slot(str, str, str)
     def _on_worker_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
@@ -246,11 +246,11 @@ class EngineController(QObject):
         if self._active is not None and self._active.id == request_id:
             self._active = None
         self.reply_finished.emit(request_id, result)
-        self.busy_changed.emit(self.busy)
+        self.busy_changed.emit()
 
     @Slot(str, str)
     def _on_worker_reply_failed(self, request_id: str, message: str) -> None:
         if self._active is not None and self._active.id == request_id:
             self._active = None
         self.reply_failed.emit(request_id, message)
-        self.busy_changed.emit(self.busy)
+        self.busy_changed.emit()

@@ -16,9 +16,11 @@ from app.core.types import GenerationParams, LoadParams, Message, Role
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import GIB, parse_size, simulated_machine
 from app.engine.llama_engine import LlamaEngine
+from app.engine.loading import OutOfMemoryError
 from app.engine.model_layout import model_layout
 from app.engine.planner import compute_buffer, kv_bytes, plan
 from tests.helpers.replicas import write_gpt_oss_replica
+from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,3 +169,19 @@ def test_estimate_matches_llama_cpp_accounting(
     assert abs(errors["kv"]) < 0.02, errors
     # The compute estimate errs on the safe side: above llama.cpp's figure, by at most that figure plus 96 MiB.
     assert compute <= compute_buffer(layout) <= 2 * compute + 96 * mib, errors
+
+
+def test_a_load_that_runs_out_of_memory_fails_cleanly_and_the_engine_carries_on(
+    tmp_path: Path, tiny_gpt_oss: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Planned for a machine that claims 4 TiB of RAM, the KV cache of a 128M-token context cannot be
+    allocated: llama.cpp fails, Moss retries once with a smaller plan (still too big here), then reports a
+    memory error; no half-loaded model is left, and the next load works."""
+    huge_context = write_tiny_gpt_oss(tmp_path / "long-context.gguf", context_length=2**27)
+    engine = LlamaEngine()
+    with caplog.at_level(logging.WARNING), pytest.raises(OutOfMemoryError, match="Not enough memory"):
+        engine.load(huge_context, machine=simulated_machine(None, 4096 * GIB), wanted_ctx=2**27)
+    assert "retrying with" in caplog.text
+    assert engine.info is None
+    assert engine.load(tiny_gpt_oss, LoadParams(n_ctx=512, n_batch=64)).architecture == "gpt-oss"
+    engine.unload()

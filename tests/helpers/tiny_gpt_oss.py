@@ -106,7 +106,7 @@ def _tokens() -> tuple[list[str], list[int]]:
     return tokens, [int(t) for t in types]
 
 
-def write_tiny_gpt_oss(path: pathlib.Path, *, seed: int = 0) -> pathlib.Path:
+def write_tiny_gpt_oss(path: pathlib.Path, *, seed: int = 0, context_length: int = CONTEXT_LENGTH) -> pathlib.Path:
     """Write the tiny gpt-oss model to ``path`` (parents created) and return ``path``.
 
     The same seed always gives a byte-identical file.
@@ -130,7 +130,7 @@ def write_tiny_gpt_oss(path: pathlib.Path, *, seed: int = 0) -> pathlib.Path:
         writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
         writer.add_block_count(N_LAYER)
-        writer.add_context_length(CONTEXT_LENGTH)
+        writer.add_context_length(context_length)
         writer.add_embedding_length(N_EMBD)
         writer.add_feed_forward_length(N_FF_EXP)
         writer.add_head_count(N_HEAD)
