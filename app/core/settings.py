@@ -18,6 +18,12 @@ class Settings:
     # A plain default instruction: without one, small models drift (SmolLM2 answers as "an NPC").
     system_prompt: str = "You are a helpful assistant."
     context_length: int = 0  # 0: as long as fits (the planner's choice, up to 32k); else the length wanted
+    # Manual load settings, used instead of the planner's when manual_load is on ("reset to automatic" clears it).
+    manual_load: bool = False
+    gpu_layers: int = -1  # -1: all
+    cpu_moe: int = 0
+    kv_type: str = "f16"
+    flash_attn: bool = True
     max_tokens: int = 4096
     reasoning_effort: str = "medium"  # the default for new chats: low | medium | high
     reasoning_display: str = "auto"  # auto (open while thinking, then folded) | shown | hidden

@@ -101,6 +101,7 @@ class ModelInfo:
     supports_reasoning_effort: bool = False
     default_params: GenerationParams = GenerationParams()
     plan: tuple[str, ...] = ()  # how it was loaded, in words (the first line is the summary)
+    load_params: LoadParams = LoadParams()  # what it was loaded with
 
 
 @dataclass(frozen=True, slots=True)

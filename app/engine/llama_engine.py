@@ -104,7 +104,11 @@ class LlamaEngine:
                 raise ModelTooBigError(chosen.reasons[0])
             params, explanation = load_params_for(chosen), chosen.reasons
         else:
-            explanation = (f"Loaded as set: {params.n_ctx:,}-token context, GPU layers {params.n_gpu_layers}.",)
+            layers = "all" if params.n_gpu_layers < 0 else str(params.n_gpu_layers)
+            explanation = (
+                f"Loaded as you set it: {params.n_ctx:,}-token context, GPU layers: {layers}, experts of "
+                f"{params.n_cpu_moe} layers in RAM, KV cache {params.type_k}.",
+            )
         started = time.perf_counter()
         try:
             llm, offload = create_llama(header, params)
@@ -144,6 +148,7 @@ class LlamaEngine:
             n_ctx_train=header.context_length,
             size_bytes=header.file_size,
             plan=explanation,
+            load_params=params,
         )
         return self._info
 

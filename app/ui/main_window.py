@@ -29,6 +29,7 @@ from app.core.settings import Settings
 from app.core.types import (
     FinishReason,
     GenerationResult,
+    LoadParams,
     Message,
     ModelInfo,
     ReasoningEffort,
@@ -40,6 +41,7 @@ from app.storage.memory import MemoryConversationStore
 from app.ui.banner import Banner
 from app.ui.chat_view import ChatView, MessageBubble
 from app.ui.composer import Composer
+from app.ui.inference_dialog import InferenceDialog
 from app.ui.model_picker import ModelPicker, model_label
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,9 @@ class MainWindow(QMainWindow):
         self.model_picker = ModelPicker()
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model_picker, 1)
+        self.run_settings_button = QPushButton("Run settings…")
+        self.run_settings_button.setToolTip("How the model runs on this computer: context, GPU layers, KV cache")
+        top.addWidget(self.run_settings_button)
         self.demo_banner = Banner("banner")
         self.demo_banner.add_action("open", "Open a model file…")
         self.error_banner = Banner("errorBanner")
@@ -196,6 +201,7 @@ class MainWindow(QMainWindow):
         c.reply_failed.connect(self._on_reply_failed)
         c.busy_changed.connect(self._update_state)
         self.model_picker.model_chosen.connect(self.load_model)
+        self.run_settings_button.clicked.connect(self.open_run_settings)
         self.demo_banner.action_triggered.connect(self._on_banner_action)
         self.demo_banner.link_activated.connect(self._open_link)
         self.composer.submitted.connect(self.send_message)
@@ -213,7 +219,33 @@ class MainWindow(QMainWindow):
 
     def load_model(self, path: str) -> None:
         self.error_banner.hide()
-        self._controller.load_model(path, wanted_ctx=self._settings.context_length or None)
+        s = self._settings
+        if s.manual_load:
+            params = LoadParams(
+                n_ctx=s.context_length or LoadParams().n_ctx,
+                n_gpu_layers=s.gpu_layers,
+                n_cpu_moe=s.cpu_moe,
+                type_k=s.kv_type,
+                type_v=s.kv_type,
+                flash_attn=s.flash_attn or s.kv_type != "f16",  # a quantized V cache needs flash attention
+            )
+            self._controller.load_model(path, params)
+        else:
+            self._controller.load_model(path, wanted_ctx=s.context_length or None)
+
+    def open_run_settings(self) -> InferenceDialog:
+        """Open the run settings; applying them reloads the model. Returns the dialog (tests drive it)."""
+        dialog = InferenceDialog(self._settings, self._controller.model, self)
+        dialog.accepted.connect(lambda: self._apply_run_settings(dialog.result_settings()))
+        dialog.open()
+        return dialog
+
+    def _apply_run_settings(self, settings: Settings) -> None:
+        self._settings = settings
+        self._persist_settings()
+        model = self._controller.model
+        if model is not None and not self._controller.generating:
+            self.load_model(model.path)
 
     def _refresh_models(self) -> None:
         current = self._controller.model.path if self._controller.model else ""
