@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,13 +18,6 @@ from app.ui.main_window import MainWindow
 from tests.helpers import bad_models
 
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def controller() -> Iterator[EngineController]:
-    controller = EngineController()
-    yield controller
-    controller.shutdown()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from app.ui.app import build_main_window
 from app.ui.main_window import MainWindow
 
 TIMEOUT_MS = 60_000
-
-
-@pytest.fixture
-def controller() -> Iterator[EngineController]:
-    controller = EngineController()
-    yield controller
-    controller.shutdown()
 
 
 @pytest.fixture
