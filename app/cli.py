@@ -27,6 +27,7 @@ from app.engine.hardware import parse_size, probe_machine, simulated_machine
 from app.engine.llama_engine import LlamaEngine
 from app.engine.model_layout import model_layout
 from app.engine.planner import plan as plan_load
+from app.hub.remote_header import read_remote_gguf_header
 from app.platform.paths import AppPaths
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
 
     plan = subparsers.add_parser("plan", help="how a model would run on this (or a described) machine")
-    plan.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file (only its header is read)")
+    plan.add_argument(
+        "--model", required=True, metavar="PATH|URL", help="a GGUF file or its URL (only the header is read)"
+    )
     plan.add_argument("--vram", type=_size, metavar="SIZE", help="plan for a GPU with this much memory (16GiB)")
     plan.add_argument("--ram", type=_size, metavar="SIZE", help="plan for this much system RAM (32GiB)")
     plan.add_argument("--unified", action="store_true", help="plan for Apple Silicon unified memory (with --ram)")
@@ -107,7 +110,11 @@ def _size(text: str) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    layout = model_layout(read_gguf_header(args.model))
+    if args.model.startswith(("http://", "https://")):
+        header, _ = read_remote_gguf_header(args.model)  # plan before downloading: a few MB, not the model
+    else:
+        header = read_gguf_header(args.model)
+    layout = model_layout(header)
     if args.vram is not None or args.ram is not None or args.unified:
         if args.ram is None:
             raise UserError("To describe a machine, give at least --ram (and --vram for its GPU).")

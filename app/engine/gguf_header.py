@@ -179,11 +179,17 @@ def read_gguf_header(path: str | Path) -> GGUFHeader:
     try:
         file_size = path.stat().st_size
         with path.open("rb") as handle:
-            return _parse(_Reader(handle, path), path, file_size)
+            return read_gguf_header_from(handle, path, file_size)
     except PermissionError:
         raise ModelFileError(f"Moss may not read {path}. Check the file's permissions.") from None
     except OSError as exc:
         raise ModelFileError(f"Could not read {path}: {exc.strerror or exc}.") from None
+
+
+def read_gguf_header_from(handle: BinaryIO, path: Path, file_size: int) -> GGUFHeader:
+    """Read and check a GGUF header from ``handle`` (a file, or a remote file read in ranges) whose whole
+    size is ``file_size``; ``path`` names it in messages."""
+    return _parse(_Reader(handle, path), path, file_size)
 
 
 def _parse(reader: _Reader, path: Path, file_size: int) -> GGUFHeader:
