@@ -29,6 +29,7 @@ from app.engine.model_layout import model_layout
 from app.engine.planner import plan as plan_load
 from app.hub.remote_header import read_remote_gguf_header
 from app.platform.paths import AppPaths
+from app.platform.settings_store import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     chat = subparsers.add_parser("chat", help="get one reply from a model, streamed to stdout")
     chat.add_argument("prompt", nargs="?", help="the user's message (optional if the conversation ends with one)")
     chat.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
-    chat.add_argument("--system", metavar="TEXT", help="system prompt (instructions for the model)")
+    chat.add_argument(
+        "--system", metavar="TEXT", help="system prompt (default: the app's, from its settings; '' for none)"
+    )
     chat.add_argument("--conversation", metavar="FILE.json", help="earlier turns: a list of {role, content}")
     chat.add_argument("--max-tokens", type=int, default=_DEFAULTS.max_tokens, metavar="N")
     chat.add_argument("--temperature", type=float, metavar="T", help="default: what the model's makers recommend")
@@ -87,7 +90,7 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
     """Run the sub-command in ``args``; returns the process exit code."""
     try:
         if args.command == "chat":
-            return _chat(args)
+            return _chat(args, load_settings(paths.settings_file).system_prompt)
         if args.command == "prompt":
             return _prompt(args)
         if args.command == "plan":
@@ -161,10 +164,15 @@ def load_conversation(path: str | Path) -> list[Message]:
     return messages
 
 
-def _conversation(args: argparse.Namespace) -> list[Message]:
+def _conversation(args: argparse.Namespace, default_system: str) -> list[Message]:
+    """The messages to answer: the conversation file, ``--system`` (else the app's default system prompt when
+    the file has none, as in the app), then the prompt."""
     messages = load_conversation(args.conversation) if args.conversation else []
-    if args.system is not None:
-        messages = [Message(Role.SYSTEM, args.system), *(m for m in messages if m.role != Role.SYSTEM)]
+    system = args.system
+    if system is None and default_system.strip() and not any(m.role == Role.SYSTEM for m in messages):
+        system = default_system
+    if system is not None:
+        messages = [Message(Role.SYSTEM, system), *(m for m in messages if m.role != Role.SYSTEM)]
     if args.prompt:
         messages.append(Message(Role.USER, args.prompt))
     if not messages or messages[-1].role != Role.USER:
@@ -180,8 +188,8 @@ def _prompt(args: argparse.Namespace) -> int:
     return 0
 
 
-def _chat(args: argparse.Namespace) -> int:
-    messages = _conversation(args)
+def _chat(args: argparse.Namespace, default_system: str) -> int:
+    messages = _conversation(args, default_system)
     if args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1.")
     engine = LlamaEngine()

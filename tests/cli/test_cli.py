@@ -195,3 +195,13 @@ def test_chat_json_on_gpt_oss_keeps_markers_out(tmp_path: Path, tiny_gpt_oss: Pa
     assert reply["reasoning"] is None or isinstance(reply["reasoning"], str)
     for text in (reply["content"], reply["reasoning"] or ""):
         assert not any(marker in text for marker in HARMONY_MARKERS)
+
+
+def test_chat_uses_the_apps_system_prompt_unless_told_otherwise(tmp_path: Path, smollm2: Path) -> None:
+    """Without --system, `moss chat` answers as the app does: with the default system prompt from settings."""
+    result = moss(
+        "chat", "--model", smollm2, "--json", "--max-tokens", "24", "--temperature", "0",
+        "What is the capital of France?", data_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Paris" in json.loads(result.stdout)["content"]
