@@ -9,8 +9,10 @@ do, before llama.cpp ever sees it.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFValueType
 from app.core.errors import ModelFileError
 
 GGUF_MAGIC = b"GGUF"
+_SPLIT_NAME = re.compile(r"^(.*)-(\d{5})-of-(\d{5})\.gguf$")
 DEFAULT_ALIGNMENT = 32
 # Arrays longer than this are skipped rather than kept, except the token list (needed for special tokens).
 _KEEP_ARRAY_MAX = 64
@@ -170,8 +173,51 @@ def _tensor_bytes(shape: tuple[int, ...], ggml_type: int, path: Path, name: str)
 
 
 def read_gguf_header(path: str | Path) -> GGUFHeader:
-    """Read and check the header of the GGUF file at ``path``; raises ModelFileError for unusable files."""
-    path = Path(path)
+    """Read and check the header of the GGUF file at ``path``; raises ModelFileError for unusable files.
+
+    A model split over several files (``...-00001-of-00003.gguf``, as large models are published) is read
+    whole from its first part: the tensors of every part, and their total size.
+    """
+    return _read_split(_read_one(Path(path)))
+
+
+def split_part_names(first: GGUFHeader) -> list[str]:
+    """The file names of the other parts of a split model, given its first part (an empty list if whole)."""
+    count = first.metadata.get("split.count", 0)
+    if not isinstance(count, int) or count < 2:
+        return []
+    match = _SPLIT_NAME.match(first.path.name)
+    if match is None or first.metadata.get("split.no", 0) != 0:
+        raise ModelFileError(
+            f"{first.path.name} is one part of a model split into {count} files. Open its first part "
+            "(the file whose name ends in -00001-of-...gguf)."
+        )
+    return [f"{match.group(1)}-{number:05d}-of-{count:05d}.gguf" for number in range(2, count + 1)]
+
+
+def merge_split_parts(first: GGUFHeader, others: list[GGUFHeader]) -> GGUFHeader:
+    """One header for a split model: the first part's metadata, every part's tensors, the total size."""
+    parts = [first, *others]
+    return dataclasses.replace(
+        first, tensors=tuple(t for p in parts for t in p.tensors), file_size=sum(p.file_size for p in parts)
+    )
+
+
+def _read_split(first: GGUFHeader) -> GGUFHeader:
+    others = []
+    names = split_part_names(first)
+    for number, name in enumerate(names, 2):
+        part = first.path.with_name(name)
+        if not part.exists():
+            raise ModelFileError(
+                f"{first.path.name} is part 1 of {len(names) + 1}, and part {number} ({name}) is missing. "
+                "Download every part into the same folder."
+            )
+        others.append(_read_one(part))
+    return merge_split_parts(first, others)
+
+
+def _read_one(path: Path) -> GGUFHeader:
     if not path.exists():
         raise ModelFileError(f"Model file not found: {path}. Check the path, or pick the file again.")
     if path.is_dir():
@@ -230,13 +276,15 @@ def _parse(reader: _Reader, path: Path, file_size: int) -> GGUFHeader:
 
 def _check_complete(header: GGUFHeader) -> None:
     path = header.path
-    if not header.tensors:
+    if not header.tensors and header.metadata.get("split.count", 0) in (0, 1):
         raise ModelFileError(
             f"{path.name} holds only a tokenizer vocabulary, no model weights, so it cannot chat. "
             "Pick the full model file."
         )
-    if not header.architecture:
+    if not header.architecture and "split.no" not in header.metadata:
         raise ModelFileError(f"{path.name} does not say which model architecture it is. Use another GGUF.")
+    if not header.tensors:
+        return  # a part of a split model that holds only metadata
     expected = header.data_offset + max(t.offset + t.n_bytes for t in header.tensors)
     if header.file_size < expected:
         have = header.file_size / 1e9

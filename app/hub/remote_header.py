@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, cast
 from urllib.parse import urlparse
 
 from app.core.errors import UserError
-from app.engine.gguf_header import GGUFHeader, read_gguf_header_from
+from app.engine.gguf_header import GGUFHeader, merge_split_parts, read_gguf_header_from, split_part_names
 
 BLOCK = 4 * 1024 * 1024
 _TOTAL = re.compile(r"/(\d+)\s*$")
@@ -83,7 +83,17 @@ def read_remote_gguf_header(url: str, *, headers: dict[str, str] | None = None) 
     """The header of the GGUF at ``url`` and how many bytes were downloaded to read it."""
     from huggingface_hub import get_session  # the Hub's HTTP client: proxies and TLS as it sets them up
 
-    remote = _RangeFile(get_session(), url, headers or {})
-    name = PurePosixPath(urlparse(url).path).name or "model.gguf"
-    header = read_gguf_header_from(cast(BinaryIO, remote), Path(name), remote.size)
-    return header, remote.fetched
+    session = get_session()
+
+    def read_one(part_url: str) -> tuple[GGUFHeader, int]:
+        remote = _RangeFile(session, part_url, headers or {})
+        name = PurePosixPath(urlparse(part_url).path).name or "model.gguf"
+        return read_gguf_header_from(cast(BinaryIO, remote), Path(name), remote.size), remote.fetched
+
+    first, fetched = read_one(url)
+    others = []
+    for name in split_part_names(first):  # a split model: every part's tensor table is needed to plan
+        part, part_fetched = read_one(url[: url.rindex("/") + 1] + name)
+        others.append(part)
+        fetched += part_fetched
+    return merge_split_parts(first, others), fetched

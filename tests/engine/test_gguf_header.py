@@ -55,3 +55,28 @@ def test_a_file_cut_inside_its_header_is_incomplete(tmp_path: Path, smollm2: Pat
     cut.write_bytes(smollm2.read_bytes()[:5000])
     with pytest.raises(ModelFileError, match="ends inside its header"):
         read_gguf_header(cut)
+
+
+def test_a_split_model_is_read_whole_from_its_first_part(tmp_path: Path) -> None:
+    from app.core.types import GenerationParams, LoadParams, Message, Role
+    from app.engine.llama_engine import LlamaEngine
+    from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
+
+    whole = read_gguf_header(write_tiny_gpt_oss(tmp_path / "one" / "tiny.gguf"))
+    first = write_tiny_gpt_oss(tmp_path / "split" / "tiny.gguf", split_max_tensors=15)
+    assert first.name == "tiny-00001-of-00003.gguf"
+    header = read_gguf_header(first)
+    assert sorted(t.name for t in header.tensors) == sorted(t.name for t in whole.tensors)
+    assert header.file_size == sum(p.stat().st_size for p in first.parent.iterdir())
+    engine = LlamaEngine()  # llama.cpp loads the parts together, and the plan counts all of them
+    info = engine.load(first, LoadParams(n_ctx=256, n_batch=64))
+    assert info.size_bytes == header.file_size
+    assert engine.generate([Message(Role.USER, "hi")], GenerationParams(max_tokens=4)).stats.prompt_tokens > 0
+    engine.unload()
+
+    second = first.with_name("tiny-00002-of-00003.gguf")
+    with pytest.raises(ModelFileError, match="Open its first part"):
+        read_gguf_header(second)
+    first.with_name("tiny-00003-of-00003.gguf").unlink()
+    with pytest.raises(ModelFileError, match=r"part 3 \(tiny-00003-of-00003.gguf\) is missing"):
+        read_gguf_header(first)

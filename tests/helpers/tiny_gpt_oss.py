@@ -106,10 +106,14 @@ def _tokens() -> tuple[list[str], list[int]]:
     return tokens, [int(t) for t in types]
 
 
-def write_tiny_gpt_oss(path: pathlib.Path, *, seed: int = 0, context_length: int = CONTEXT_LENGTH) -> pathlib.Path:
+def write_tiny_gpt_oss(
+    path: pathlib.Path, *, seed: int = 0, context_length: int = CONTEXT_LENGTH, split_max_tensors: int = 0
+) -> pathlib.Path:
     """Write the tiny gpt-oss model to ``path`` (parents created) and return ``path``.
 
-    The same seed always gives a byte-identical file.
+    The same seed always gives a byte-identical file. With ``split_max_tensors`` the model is written as split
+    files named like the real 120b ones (``<stem>-00001-of-0000N.gguf``, next to ``path``), and the first
+    one is returned.
     """
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,7 +126,7 @@ def write_tiny_gpt_oss(path: pathlib.Path, *, seed: int = 0, context_length: int
     def ones(n: int) -> npt.NDArray[np.float32]:
         return np.ones(n, dtype=np.float32)
 
-    writer = gguf.GGUFWriter(path, arch)
+    writer = gguf.GGUFWriter(path, arch, split_max_tensors=split_max_tensors)
     try:
         writer.add_type(gguf.GGUFType.MODEL)
         writer.add_name("Moss tiny gpt-oss (random weights, tests only)")
@@ -192,4 +196,6 @@ def write_tiny_gpt_oss(path: pathlib.Path, *, seed: int = 0, context_length: int
         writer.write_tensors_to_file()
     finally:
         writer.close()
+    if split_max_tensors:
+        return next(path.parent.glob(f"{path.stem}-00001-of-*.gguf"))
     return path

@@ -58,3 +58,13 @@ def test_moss_plan_takes_a_url(tmp_path: Path) -> None:
         )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["fits"] is False
+
+
+def test_a_split_remote_model_is_planned_from_all_its_parts(tmp_path: Path) -> None:
+    from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
+
+    first = write_tiny_gpt_oss(tmp_path / "tiny.gguf", split_max_tensors=15)
+    with serve_folder(tmp_path) as server:
+        header, _ = read_remote_gguf_header(server.url(first.name))
+    assert header.tensors == read_gguf_header(first).tensors
+    assert header.file_size == sum(p.stat().st_size for p in tmp_path.glob("tiny-*.gguf"))
