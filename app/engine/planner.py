@@ -75,6 +75,10 @@ class _Candidate:
     ram: int
 
 
+# The headroom and compute-scratch figures below are estimates: the scratch was checked against the buffer
+# sizes llama.cpp logs on the CPU (tests/engine/test_planner.py), not yet measured on a GPU.
+
+
 def gpu_headroom(machine: Machine) -> int:
     """Left free on the GPU for the driver, the desktop and other programs."""
     return max(GIB // 2, int(machine.gpu_total * 0.06))
