@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -185,6 +186,7 @@ class EngineController(QObject):
         """Start loading ``path`` on the model thread (the current model is unloaded there first).
 
         Without ``params`` the offload planner sizes the load to this machine."""
+        path = str(Path(path))  # as the engine will report it (ModelInfo.path), so results can be matched
         self.stop()
         self._loading = path
         self._model = None

@@ -119,3 +119,13 @@ def test_conversations_switch_and_keep_their_messages(
     first = window.conversation_list.item(1)
     window.conversation_list.setCurrentItem(first)
     assert [b.role for b in window.chat_view.bubbles] == [Role.USER, Role.ASSISTANT]
+
+
+def test_a_model_path_written_differently_still_loads(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path
+) -> None:
+    """`moss --model ./x.gguf` and the like: the loaded model is matched to its request whatever the spelling."""
+    spelled = f"{smollm2.parent}/./{smollm2.name}"
+    with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+        window.load_model(spelled)
+    assert controller.model is not None and not controller.busy
