@@ -49,14 +49,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     chat.add_argument("--conversation", metavar="FILE.json", help="earlier turns: a list of {role, content}")
     chat.add_argument("--max-tokens", type=int, default=_DEFAULTS.max_tokens, metavar="N")
     chat.add_argument("--temperature", type=float, metavar="T", help="default: what the model's makers recommend")
-    chat.add_argument(
-        "--reasoning",
-        type=ReasoningEffort,
-        choices=list(ReasoningEffort),
-        metavar="low|medium|high",
-        default=ReasoningEffort.MEDIUM,
-        help="how hard gpt-oss thinks before answering",
-    )
+    _add_reasoning_option(chat, "how hard gpt-oss thinks before answering")
     chat.add_argument("--show-reasoning", action="store_true", help="stream the model's reasoning to stderr")
     chat.add_argument("--seed", type=int, metavar="S", help="sampling seed, for repeatable replies")
     chat.add_argument("--context", type=int, metavar="N", help="context length (default: as long as fits, to 32k)")
@@ -66,14 +59,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     prompt.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
     prompt.add_argument("--conversation", required=True, metavar="FILE.json", help="a list of {role, content}")
     prompt.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD", help="the date the prompt states")
-    prompt.add_argument(
-        "--reasoning",
-        type=ReasoningEffort,
-        choices=list(ReasoningEffort),
-        metavar="low|medium|high",
-        default=ReasoningEffort.MEDIUM,
-        help="the reasoning effort the prompt states (gpt-oss)",
-    )
+    _add_reasoning_option(prompt, "the reasoning effort the prompt states (gpt-oss)")
 
     plan = subparsers.add_parser("plan", help="how a model would run on this (or a described) machine")
     plan.add_argument(
@@ -84,6 +70,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     plan.add_argument("--unified", action="store_true", help="plan for Apple Silicon unified memory (with --ram)")
     plan.add_argument("--ctx", type=int, metavar="N", help="the context length wanted (default: up to 32k)")
     plan.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_reasoning_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument(
+        "--reasoning",
+        type=ReasoningEffort,
+        choices=list(ReasoningEffort),
+        metavar="low|medium|high",
+        default=ReasoningEffort.MEDIUM,
+        help=help_text,
+    )
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:

@@ -23,7 +23,7 @@ def reply_reserve(n_ctx: int, max_tokens: int) -> int:
     return max(1, min(max_tokens, n_ctx // 4))
 
 
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -58,7 +58,7 @@ def fit_to_context(
         tokens = render_tokens([*system, *turns[start:]])
         if len(tokens) > limit:
             continue
-        shared = _common_prefix(tokens, cached)
+        shared = common_prefix(tokens, cached)
         # A cut that matches the cache beats one that merely fits; otherwise the cut with headroom wins.
         if best is None or shared > best_shared or (shared == best_shared and len(tokens) <= target < len(best[0])):
             best, best_shared = (tokens, start), shared

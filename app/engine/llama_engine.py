@@ -36,7 +36,7 @@ from app.core.types import (
 )
 from app.engine import backend
 from app.engine.chat_format import ChatFormat, Delta, PromptPart
-from app.engine.context_fit import fit_to_context, reply_reserve
+from app.engine.context_fit import common_prefix, fit_to_context, reply_reserve
 from app.engine.decoding import TokenDecoder
 from app.engine.expert_offload import ExpertOffload
 from app.engine.formats import select_chat_format
@@ -221,7 +221,7 @@ class LlamaEngine:
         tokens, dropped = fit_to_context(messages, render_tokens, n_ctx, reserve, cached)
         if dropped:
             log.info("dropped the %d oldest messages to fit the context of %d", dropped, n_ctx)
-        evaluated = self._prefill(llm, tokens, cancel)
+        evaluated = self._prefill(llm, tokens, cached, cancel)
         parser = chat_format.new_parser()
         parts: dict[str, list[str]] = {"content": [], "reasoning": [], "tool_call": []}
 
@@ -260,16 +260,11 @@ class LlamaEngine:
             tool_calls=tuple(parts["tool_call"]),
         )
 
-    def _prefill(self, llm: Any, tokens: list[int], cancel: threading.Event) -> int:
-        """Evaluate the part of ``tokens`` not already in the KV cache; returns how many were evaluated."""
-        cached = llm.input_ids[: llm.n_tokens].tolist()
-        reuse = 0
-        for a, b in zip(cached, tokens, strict=False):
-            if a != b:
-                break
-            reuse += 1
+    def _prefill(self, llm: Any, tokens: list[int], cached: list[int], cancel: threading.Event) -> int:
+        """Evaluate the part of ``tokens`` not already in the KV cache (``cached``, what it holds); returns how
+        many were evaluated."""
         # At least one token must be evaluated so that fresh logits exist to sample from.
-        reuse = min(reuse, len(tokens) - 1)
+        reuse = min(common_prefix(cached, tokens), len(tokens) - 1)
         if reuse and self._swa_window:
             # A short sliding-window cache has overwritten old positions: if the window before the reuse point
             # is gone, the windowed layers would silently miss context, so evaluate everything again.
