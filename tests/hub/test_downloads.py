@@ -1,0 +1,248 @@
+"""Downloads against a real loopback Hub (tests/helpers/fake_hub.py): verified, resumed, retried, refused.
+
+Each test runs the real huggingface_hub client and Moss's own HTTP streaming against two real servers (the
+hub, and a CDN on another port that the hub redirects to)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app.hub.download import (
+    ChecksumError,
+    DiskFullError,
+    DownloadError,
+    ModelDownload,
+    Progress,
+    Stopped,
+    StopReason,
+    StopSignal,
+    part_path,
+    unfinished_downloads,
+)
+from app.hub.download_queue import DownloadQueue, DownloadState, DownloadStatus
+from app.hub.hub_client import HubAccessError, HubClient, HubError, HubOfflineError
+from app.hub.library import ModelLibrary
+from app.hub.repo_files import RemoteModel, find_model
+from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
+from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
+
+REPO = "ggml-org/tiny-gpt-oss-GGUF"
+FAST_RETRIES = (0.01, 0.01, 0.01)
+
+
+@pytest.fixture(scope="module")
+def model_bytes(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    return write_tiny_gpt_oss(tmp_path_factory.mktemp("src") / "tiny.gguf").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def split_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    first = write_tiny_gpt_oss(tmp_path_factory.mktemp("split") / "tiny-split-mxfp4.gguf", split_max_tensors=10)
+    return {p.name: p.read_bytes() for p in sorted(first.parent.glob("*.gguf"))}
+
+
+@pytest.fixture
+def hub(model_bytes: bytes, split_files: dict[str, bytes]) -> Iterator[FakeHub]:
+    with serve_fake_hub() as fake:
+        fake.add_repo(FakeRepo(REPO, {"tiny-gpt-oss-MXFP4.gguf": model_bytes, "README.md": b"# tiny\n"}))
+        fake.add_repo(FakeRepo("org/split-GGUF", dict(split_files)))
+        fake.add_repo(FakeRepo("org/gated-GGUF", {"gated-Q4_K_M.gguf": model_bytes}, gated=True))
+        yield fake
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> ModelLibrary:
+    return ModelLibrary(tmp_path / "models", tmp_path / "data" / "models.json")
+
+
+def _model(client: HubClient, repo: str = REPO, wanted: str = "MXFP4") -> tuple[RemoteModel, str]:
+    listing = client.listing(repo)
+    model = find_model(list(listing.models), wanted)
+    assert model is not None
+    return model, listing.commit
+
+
+def _cdn_ranges(hub: FakeHub) -> list[str]:
+    return [r.headers.get("Range") or "" for r in hub.requests if r.server == "cdn" and r.method == "GET"]
+
+
+def test_listing_groups_quantizations_and_split_parts(hub: FakeHub, split_files: dict[str, bytes]) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    listing = client.listing("org/split-GGUF")
+    (model,) = listing.models
+    assert len(model.files) == len(split_files) > 1
+    assert model.name == "tiny-split-mxfp4" and model.quantization == "MXFP4"
+    assert [f.sha256 for f in model.files] == [hashlib.sha256(b).hexdigest() for b in split_files.values()]
+    assert listing.license == "apache-2.0" and listing.commit == hub.repos["org/split-GGUF"].commit
+    assert [r.repo_id for r in client.search("tiny")] == [REPO]
+
+
+def test_full_download_is_verified_and_moved_into_place(
+    hub: FakeHub, library: ModelLibrary, model_bytes: bytes
+) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    seen: list[Progress] = []
+    path = ModelDownload(client, model, library.models_dir, revision=commit, on_progress=seen.append).run()
+    assert path == library.models_dir / "ggml-org" / "tiny-gpt-oss-GGUF" / "tiny-gpt-oss-MXFP4.gguf"
+    assert path.read_bytes() == model_bytes
+    assert not part_path(path).exists() and unfinished_downloads(library.models_dir) == []
+    assert seen[-1].phase.value == "verifying" and seen[-1].done == len(model_bytes)
+    # The download was pinned to the listing's commit.
+    assert any(f"/resolve/{commit}/" in r.path for r in hub.requests if r.server == "hub")
+
+
+def test_a_dropped_connection_resumes_with_a_range_request(
+    hub: FakeHub, library: ModelLibrary, model_bytes: bytes
+) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    hub.fail_next("drop", after_bytes=100_000)
+    path = ModelDownload(client, model, library.models_dir, revision=commit, retry_delays=FAST_RETRIES).run()
+    assert path.read_bytes() == model_bytes
+    assert _cdn_ranges(hub) == ["", "bytes=100000-"]
+
+
+def test_a_server_error_is_retried(hub: FakeHub, library: ModelLibrary, model_bytes: bytes) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    hub.fail_next("500", times=2)
+    path = ModelDownload(client, model, library.models_dir, revision=commit, retry_delays=FAST_RETRIES).run()
+    assert path.read_bytes() == model_bytes
+    assert len(_cdn_ranges(hub)) == 3
+
+
+def test_a_server_that_keeps_failing_gives_up_and_keeps_the_partial_file(hub: FakeHub, library: ModelLibrary) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    hub.fail_next("drop", after_bytes=50_000)
+    hub.fail_next("503", times=10)
+    job = ModelDownload(client, model, library.models_dir, revision=commit, retry_delays=FAST_RETRIES)
+    with pytest.raises(DownloadError, match=r"keeps failing.*partial file is kept"):
+        job.run()
+    part = part_path(job.destination)
+    assert part.stat().st_size == 50_000
+    assert [m.name for m, _rev, have in unfinished_downloads(library.models_dir) if have == 50_000] == [model.name]
+
+
+def test_a_checksum_mismatch_deletes_the_partial_file(hub: FakeHub, library: ModelLibrary) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    hub.fail_next("corrupt")
+    job = ModelDownload(client, model, library.models_dir, revision=commit)
+    with pytest.raises(ChecksumError, match="did not match the Hub's checksum"):
+        job.run()
+    assert not job.destination.exists() and not part_path(job.destination).exists()
+
+
+def test_too_little_disk_space_is_refused_before_any_byte(hub: FakeHub, library: ModelLibrary) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    job = ModelDownload(client, model, library.models_dir, revision=commit, free_bytes=lambda _p: 10_000_000)
+    with pytest.raises(DiskFullError, match=r"Not enough disk space.*Settings → Models"):
+        job.run()
+    assert _cdn_ranges(hub) == []
+
+
+def test_a_gated_repo_needs_the_token_which_never_reaches_the_cdn(
+    hub: FakeHub, library: ModelLibrary, model_bytes: bytes
+) -> None:
+    anonymous = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(anonymous, "org/gated-GGUF", "Q4_K_M")
+    with pytest.raises(HubAccessError, match=r"needs a Hugging Face token.*Settings → Models"):
+        ModelDownload(anonymous, model, library.models_dir, revision=commit).run()
+    wrong = HubClient(endpoint=hub.endpoint, token="hf_wrong")
+    with pytest.raises(HubAccessError, match="has no access"):
+        ModelDownload(wrong, model, library.models_dir, revision=commit).run()
+    authed = HubClient(endpoint=hub.endpoint, token=hub.token)
+    path = ModelDownload(authed, model, library.models_dir, revision=commit).run()
+    assert path.read_bytes() == model_bytes
+    assert any(r.headers.get("Authorization") == f"Bearer {hub.token}" for r in hub.requests if r.server == "hub")
+    assert all("Authorization" not in r.headers for r in hub.requests if r.server == "cdn")
+
+
+def test_split_files_download_as_one_model(hub: FakeHub, library: ModelLibrary, split_files: dict[str, bytes]) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client, "org/split-GGUF")
+    first = ModelDownload(client, model, library.models_dir, revision=commit).run()
+    installed = library.add_download(first, repo_id=model.repo_id, sha256=tuple(f.sha256 for f in model.files))
+    assert [p.read_bytes() for p in installed.parts] == list(split_files.values())
+    assert installed.id == "tiny-split-mxfp4" and installed.size_bytes == sum(map(len, split_files.values()))
+    assert [m.id for m in library.models()] == [installed.id]  # the later parts are not listed on their own
+
+
+def test_cancel_deletes_the_partial_file_and_pause_keeps_it(hub: FakeHub, library: ModelLibrary) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    model, commit = _model(client)
+    hub.throttle_bytes_per_s = 200_000
+    for reason in (StopReason.PAUSE, StopReason.CANCEL):
+        stop = StopSignal()
+
+        def on_progress(p: Progress, stop: StopSignal = stop, reason: StopReason = reason) -> None:
+            if p.done > 50_000:
+                stop.stop(reason)
+
+        job = ModelDownload(client, model, library.models_dir, revision=commit, on_progress=on_progress, stop=stop)
+        with pytest.raises(Stopped):
+            job.run()
+        part = part_path(job.destination)
+        if reason is StopReason.PAUSE:
+            assert part.stat().st_size > 50_000
+        else:
+            assert not part.exists() and not job.manifest.exists()
+
+
+def test_offline_is_one_clear_error(library: ModelLibrary) -> None:
+    with serve_fake_hub() as fake:
+        endpoint = fake.endpoint
+        fake.set_offline(True)
+        with pytest.raises(HubOfflineError, match=r"Could not reach 127.0.0.1.*downloaded models still work"):
+            HubClient(endpoint=endpoint).listing(REPO)
+
+
+def test_missing_repo_and_file_say_what_to_do(hub: FakeHub) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    with pytest.raises(HubError, match="no model repository nobody/nothing"):
+        client.listing("nobody/nothing")
+
+
+def test_the_queue_runs_downloads_in_turn_and_resumes_a_paused_one(
+    hub: FakeHub, library: ModelLibrary, model_bytes: bytes
+) -> None:
+    client = HubClient(endpoint=hub.endpoint)
+    single, commit = _model(client)
+    split, split_commit = _model(client, "org/split-GGUF")
+    events: list[DownloadStatus] = []
+    done, paused = threading.Event(), threading.Event()
+
+    def on_change(status: DownloadStatus) -> None:
+        events.append(status)
+        if status.key == key and status.progress and status.progress.done > 50_000 and not paused.is_set():
+            queue.pause(key)  # pausing the running one keeps its file; the next one starts
+        if status.state is DownloadState.PAUSED:
+            paused.set()
+        finished = [s for s in queue.statuses() if s.state is DownloadState.DONE]
+        if len(finished) == 2:
+            done.set()
+
+    hub.throttle_bytes_per_s = 400_000
+    queue = DownloadQueue(library, lambda: HubClient(endpoint=hub.endpoint), on_change)
+    key = single.spec
+    queue.enqueue(single, commit)
+    queue.enqueue(split, split_commit)
+    assert paused.wait(10)
+    queue.resume(key)  # it goes back into the queue, after the split model
+    assert done.wait(30), [(s.key, s.state) for s in queue.statuses()]
+    queue.shutdown()
+    assert {m.id for m in library.models()} == {"tiny-gpt-oss-mxfp4", "tiny-split-mxfp4"}
+    states = [s.state for s in events if s.key == key]
+    assert DownloadState.PAUSED in states and states[-1] is DownloadState.DONE
+    # It continued from its partial file: the second request to the CDN for it asked for a range.
+    ranges = [r.headers.get("Range") for r in hub.requests if r.server == "cdn" and "MXFP4.gguf" in r.path]
+    assert ranges[0] is None and ranges[-1] is not None and ranges[-1].startswith("bytes=")
+    assert library.get("tiny-gpt-oss-mxfp4").path.read_bytes() == model_bytes
