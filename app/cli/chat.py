@@ -1,8 +1,4 @@
-"""Headless sub-commands: ``moss chat`` and ``moss prompt``. No Qt is imported here.
-
-They run the same engine code as the GUI, on the main thread. A :class:`UserError` becomes one line on
-stderr naming the problem, and exit code 2; no traceback.
-"""
+"""``moss chat``, ``moss prompt`` and ``moss plan``: the engine from the command line, on the main thread."""
 
 from __future__ import annotations
 
@@ -10,7 +6,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import json
-import logging
 import signal
 import sys
 import threading
@@ -31,10 +26,6 @@ from app.hub.remote_header import read_remote_gguf_header
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 
-log = logging.getLogger(__name__)
-
-EXIT_BUG = 1
-EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 _DEFAULTS = GenerationParams()
 
@@ -83,23 +74,15 @@ def _add_reasoning_option(parser: argparse.ArgumentParser, help_text: str) -> No
     )
 
 
-def run(args: argparse.Namespace, paths: AppPaths) -> int:
-    """Run the sub-command in ``args``; returns the process exit code."""
-    try:
-        if args.command == "chat":
-            return _chat(args, load_settings(paths.settings_file).system_prompt)
-        if args.command == "prompt":
-            return _prompt(args)
-        if args.command == "plan":
-            return _plan(args)
-    except UserError as exc:
-        print(f"moss: {exc.message}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except Exception as exc:  # a bug: the traceback goes to the log file, one line to the person
-        log.exception("moss %s failed", args.command)
-        print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {paths.log_file}", file=sys.stderr)
-        return EXIT_BUG
-    raise AssertionError(f"unknown command {args.command!r}")
+def run(args: argparse.Namespace, paths: AppPaths) -> int | None:
+    """Run ``args.command`` if it is one of this module's; None if it is not."""
+    if args.command == "chat":
+        return _chat(args, load_settings(paths.settings_file).system_prompt)
+    if args.command == "prompt":
+        return _prompt(args)
+    if args.command == "plan":
+        return _plan(args)
+    return None
 
 
 def _size(text: str) -> int:

@@ -28,6 +28,7 @@ class Settings:
     reasoning_effort: str = "medium"  # the default for new chats: low | medium | high
     reasoning_display: str = "auto"  # auto (open while thinking, then folded) | shown | hidden
     theme: str = "system"  # system | light | dark
+    models_dir: str = ""  # where downloads and copied models go; "" = the data folder's models/
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
