@@ -60,6 +60,7 @@ def main(out_dir: Path) -> None:
         controller.shutdown()
         print(out_dir / f"main-window-{mode}.png")
         reasoning_scene(out_dir, mode)
+        models_scene(out_dir, mode)
 
 
 def reasoning_scene(out_dir: Path, mode: str) -> None:
@@ -91,6 +92,58 @@ def reasoning_scene(out_dir: Path, mode: str) -> None:
     window.close()
     controller.shutdown()
     print(out_dir / f"reasoning-{mode}.png")
+
+
+def models_scene(out_dir: Path, mode: str) -> None:
+    """Settings → Models with a download running: a loopback Hub (tests/helpers) serving a 300 MB file slowly,
+    and two models on this computer."""
+    from app.engine.hardware import simulated_machine
+    from app.hub.library import ImportMode
+    from app.platform.secrets import MemorySecretStore
+    from app.qt.models_controller import ModelsController
+    from app.ui.settings_window import SettingsWindow
+    from tests.helpers.fake_hub import FakeRepo, serve_fake_hub
+    from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
+
+    folder = Path(tempfile.mkdtemp(prefix="moss-shots-"))
+    paths = AppPaths.resolve(folder / "data")
+    paths.ensure()
+    big = bytes(range(256)) * (300 * 1024 * 1024 // 256)
+    with serve_fake_hub() as hub:
+        hub.add_repo(FakeRepo("moss-demo/big-model-GGUF", {"big-model-Q4_K_M.gguf": big}))
+        controller = EngineController()
+        models = ModelsController(
+            paths,
+            Settings(),
+            MemorySecretStore(),
+            engine=controller,
+            endpoint=hub.endpoint,
+            machine=simulated_machine(16 * 2**30, 32 * 2**30),
+        )
+        starter = starter_model_path()
+        assert starter is not None
+        models.library.import_model(starter)
+        models.library.import_model(write_tiny_gpt_oss(folder / "gpt-oss-tiny-MXFP4.gguf"), ImportMode.MOVE)
+        models.start()
+        wait(models.installed_changed)
+        window = SettingsWindow(models)
+        window.resize(980, 620)
+        window.show()
+        listing = models.client().listing("moss-demo/big-model-GGUF")
+        hub.throttle_bytes_per_s = 40_000_000
+        models.download(listing.models[0], listing.commit)
+        deadline = 0
+        while deadline < 400 and not any(s.done > 100_000_000 for s in models.queue.statuses()):
+            wait(models.download_changed, 200)
+            deadline += 1
+        row = window.models_pane.installed.topLevelItem(1)
+        if row is not None:
+            window.models_pane.installed.setCurrentItem(row)
+        window.grab().save(str(out_dir / f"models-{mode}.png"))
+        window.close()
+        models.shutdown()
+        controller.shutdown()
+    print(out_dir / f"models-{mode}.png")
 
 
 if __name__ == "__main__":

@@ -126,10 +126,12 @@ class EngineController(QObject):
     Signals:
         loading_started(path), model_loaded(ModelInfo), model_load_failed(path, message),
         reply_chunk(request_id, kind, text), reply_finished(request_id, GenerationResult),
-        reply_failed(request_id, message), busy_changed(): a load or a reply started or ended (see `busy`).
+        reply_failed(request_id, message), busy_changed(): a load or a reply started or ended (see `busy`),
+        model_unloaded(): the model was freed after `unload_model` (its files may now be deleted or moved).
     """
 
     loading_started = Signal(str)
+    model_unloaded = Signal()
     model_loaded = Signal(object)
     model_load_failed = Signal(str, str)
     reply_chunk = Signal(str, str, str)
@@ -156,6 +158,7 @@ class EngineController(QObject):
         self._worker.reply_chunk.connect(self._on_worker_reply_chunk)
         self._worker.reply_finished.connect(self._on_worker_reply_finished)
         self._worker.reply_failed.connect(self._on_worker_reply_failed)
+        self._worker.model_unloaded.connect(self._on_worker_model_unloaded)
         self._thread.finished.connect(self._worker.deleteLater)
         self._thread.start()
         self._model: ModelInfo | None = None
@@ -211,6 +214,14 @@ class EngineController(QObject):
         if self._active is not None:
             self._active.cancel.set()
 
+    def unload_model(self) -> None:
+        """Stop any reply and free the model on the model thread; ``model_unloaded`` follows."""
+        self.stop()
+        self._model = None
+        self._loading = None
+        self._unload_requested.emit()
+        self.busy_changed.emit()
+
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Stop, free the model and end the model thread. Call once, before the app quits."""
         self.stop()
@@ -238,6 +249,10 @@ class EngineController(QObject):
         self._loading = None
         self.model_load_failed.emit(path, message)
         self.busy_changed.emit()
+
+    @Slot()
+    def _on_worker_model_unloaded(self) -> None:
+        self.model_unloaded.emit()
 
     @Slot(str, str, str)
     def _on_worker_reply_chunk(self, request_id: str, kind: str, text: str) -> None:

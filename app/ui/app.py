@@ -13,9 +13,11 @@ from app import APP_NAME, __version__
 from app.core.settings import Settings
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
+from app.platform.secrets import open_secret_store
 from app.platform.settings_store import load_settings, save_settings
 from app.qt.engine_worker import EngineController
 from app.qt.logging_bridge import install_qt_log_bridge
+from app.qt.models_controller import ModelsController
 from app.storage.memory import MemoryConversationStore
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
@@ -35,7 +37,9 @@ def create_application(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def build_main_window(paths: AppPaths, settings: Settings, controller: EngineController) -> MainWindow:
+def build_main_window(
+    paths: AppPaths, settings: Settings, controller: EngineController, models: ModelsController | None = None
+) -> MainWindow:
     starter = starter_model_path()
     return MainWindow(
         controller,
@@ -43,7 +47,15 @@ def build_main_window(paths: AppPaths, settings: Settings, controller: EngineCon
         settings,
         lambda s: save_settings(paths.settings_file, s),
         str(starter) if starter else None,
+        models,
     )
+
+
+def build_models_controller(paths: AppPaths, settings: Settings, controller: EngineController) -> ModelsController:
+    """The model manager, started: installed models listed and unfinished downloads shown (in the background)."""
+    models = ModelsController(paths, settings, open_secret_store(), engine=controller)
+    models.start()
+    return models
 
 
 def first_model(settings: Settings) -> str | None:
@@ -67,7 +79,9 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     apply_theme(app, settings.theme)
     controller = EngineController()
     app.aboutToQuit.connect(controller.shutdown)
-    window = build_main_window(paths, settings, controller)
+    models = build_models_controller(paths, settings, controller)
+    app.aboutToQuit.connect(models.shutdown)  # pauses a running download: it continues next time
+    window = build_main_window(paths, settings, controller, models)
     window.show()
     initial = model_path or first_model(settings)
     if initial:

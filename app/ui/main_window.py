@@ -37,12 +37,14 @@ from app.core.types import (
 )
 from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
 from app.qt.engine_worker import EngineController
+from app.qt.models_controller import ModelsController
 from app.storage.memory import MemoryConversationStore
 from app.ui.banner import Banner
 from app.ui.chat_view import ChatView, MessageBubble
 from app.ui.composer import Composer
 from app.ui.inference_dialog import InferenceDialog
 from app.ui.model_picker import ModelPicker, model_label
+from app.ui.settings_window import SettingsWindow
 
 log = logging.getLogger(__name__)
 SettingsSaver = Callable[[Settings], None]
@@ -88,9 +90,12 @@ class MainWindow(QMainWindow):
         settings: Settings,
         save_settings: SettingsSaver,
         starter_model: str | None,
+        models: ModelsController | None = None,
     ) -> None:
         super().__init__()
         self._controller = controller
+        self._models = models
+        self._settings_window: SettingsWindow | None = None
         self._store = store
         self._settings = settings
         self._save_settings = save_settings
@@ -128,7 +133,13 @@ class MainWindow(QMainWindow):
         self.run_settings_button = QPushButton("Run settings…")
         self.run_settings_button.setToolTip("How the model runs on this computer: context, GPU layers, KV cache")
         top.addWidget(self.run_settings_button)
+        self.models_button = QPushButton("Models…")
+        self.models_button.setToolTip("Download, import and manage models (Ctrl+,)")
+        self.models_button.setVisible(self._models is not None)
+        top.addWidget(self.models_button)
         self.demo_banner = Banner("banner")
+        if self._models is not None:
+            self.demo_banner.add_action("get", "Get gpt-oss…")
         self.demo_banner.add_action("open", "Open a model file…")
         self.error_banner = Banner("errorBanner")
         self.chat_view = ChatView()
@@ -214,6 +225,11 @@ class MainWindow(QMainWindow):
         self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
         QShortcut(QKeySequence.StandardKey.Open, self, self.model_picker.open_file_dialog)
+        self.models_button.clicked.connect(lambda: self.open_settings("Models"))
+        QShortcut(QKeySequence("Ctrl+,"), self, lambda: self.open_settings("Models"))  # Cmd+, on macOS
+        if self._models is not None:
+            self._models.installed_changed.connect(self._refresh_models)
+            self._models.folder_moved.connect(self._on_models_folder_moved)
 
     # -- models -------------------------------------------------------------------------------------------
 
@@ -247,9 +263,28 @@ class MainWindow(QMainWindow):
         if model is not None and not self._controller.generating:
             self.load_model(model.path)
 
+    def open_settings(self, section: str = "Models") -> SettingsWindow | None:
+        """Open (or raise) the settings window at ``section``; returns it (tests drive it)."""
+        if self._models is None:
+            return None
+        if self._settings_window is None:
+            self._settings_window = SettingsWindow(self._models, self)
+            self._settings_window.models_pane.use_model.connect(self.load_model)
+        self._settings_window.show_section(section)
+        self._settings_window.show()
+        self._settings_window.raise_()
+        self._settings_window.activateWindow()
+        return self._settings_window
+
+    @Slot(str)
+    def _on_models_folder_moved(self, folder: str) -> None:
+        self._settings = dataclasses.replace(self._settings, models_dir=folder)
+        self._persist_settings()
+
     def _refresh_models(self) -> None:
         current = self._controller.model.path if self._controller.model else ""
-        paths = ([self._starter_model] if self._starter_model else []) + list(self._settings.recent_models)
+        installed = [str(row.model.path) for row in self._models.rows if not row.problem] if self._models else []
+        paths = ([self._starter_model] if self._starter_model else []) + installed + list(self._settings.recent_models)
         self.model_picker.set_models(paths, current)
 
     @Slot(str)
@@ -284,6 +319,11 @@ class MainWindow(QMainWindow):
     def _on_banner_action(self, name: str) -> None:
         if name == "open":
             self.model_picker.open_file_dialog()
+        elif name == "get":
+            window = self.open_settings("Models")
+            if window is not None:
+                window.models_pane.tabs.setCurrentIndex(1)
+                window.models_pane.run_search()
 
     def _open_link(self, href: str) -> None:
         QDesktopServices.openUrl(QUrl(href))
@@ -462,4 +502,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._controller.stop()
+        if self._settings_window is not None:
+            self._settings_window.close()
         super().closeEvent(event)

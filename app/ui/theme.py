@@ -111,4 +111,14 @@ def _style_sheet(c: dict[str, str]) -> str:
         padding: 6px 16px; font-weight: 600;
     }}
     QPushButton#primaryButton:disabled {{ background: {c["border"]}; color: {c["muted"]}; }}
+    QListWidget#settingsSections {{
+        background: {c["alt"]}; border: none; border-right: 1px solid {c["border"]}; padding: 10px 6px;
+    }}
+    QListWidget#settingsSections::item {{ padding: 7px 10px; border-radius: 6px; }}
+    QListWidget#settingsSections::item:selected {{ background: {c["user_bubble"]}; color: {c["text"]}; }}
+    QFrame#downloadRow {{ background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 8px; }}
+    QFrame#downloadRow QLabel {{ border: none; background: transparent; }}
+    QLabel#rowTitle, QLabel#sectionTitle {{ font-weight: 600; }}
+    QFrame#downloadRow QProgressBar {{ border: none; border-radius: 4px; background: {c["alt"]}; }}
+    QFrame#downloadRow QProgressBar::chunk {{ border-radius: 4px; background: {c["accent"]}; }}
     """

@@ -1,0 +1,175 @@
+"""Settings → Models, offscreen, against a real loopback Hub: catalog/search, a download with its progress
+row, pause and resume, import, details, removal of the model in use, and the token."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pytestqt.qtbot import QtBot
+
+from app.core.settings import Settings
+from app.engine.hardware import simulated_machine
+from app.hub.download_queue import DownloadState
+from app.hub.hub_client import TOKEN_KEY
+from app.hub.repo_files import RemoteModel
+from app.platform.paths import AppPaths
+from app.platform.secrets import MemorySecretStore
+from app.qt.engine_worker import EngineController
+from app.qt.models_controller import ModelsController
+from app.ui.models_pane import ModelsPane
+from app.ui.settings_window import SettingsWindow
+from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
+from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
+
+REPO = "ggml-org/tiny-gpt-oss-GGUF"
+
+
+@pytest.fixture
+def hub(tmp_path: Path) -> Iterator[FakeHub]:
+    data = write_tiny_gpt_oss(tmp_path / "src" / "tiny.gguf").read_bytes()
+    with serve_fake_hub() as fake:
+        fake.add_repo(FakeRepo(REPO, {"tiny-gpt-oss-MXFP4.gguf": data}))
+        yield fake
+
+
+@pytest.fixture
+def models(hub: FakeHub, paths: AppPaths, controller: EngineController, qtbot: QtBot) -> Iterator[ModelsController]:
+    c = ModelsController(
+        paths,
+        Settings(),
+        MemorySecretStore(),
+        engine=controller,
+        endpoint=hub.endpoint,
+        machine=simulated_machine(None, 32 * 2**30),
+    )
+    with qtbot.waitSignal(c.installed_changed, timeout=20_000):
+        c.start()
+    yield c
+    c.shutdown()
+
+
+def _answer(pane: ModelsPane, reply: str) -> list[str]:
+    asked: list[str] = []
+
+    def ask(_title: str, text: str, _buttons: list[str]) -> str:
+        asked.append(text)
+        return reply
+
+    pane.ask = ask
+    return asked
+
+
+def test_search_then_download_shows_progress_and_lists_the_model(
+    models: ModelsController, hub: FakeHub, qtbot: QtBot
+) -> None:
+    pane = ModelsPane(models)
+    qtbot.addWidget(pane)
+    pane.search_box.setText("tiny")
+    with qtbot.waitSignal(models.search_finished, timeout=20_000):
+        pane.run_search()
+    repo_item = pane.remote.topLevelItem(0)
+    assert repo_item is not None and repo_item.text(0) == REPO
+    with qtbot.waitSignal(models.listing_finished, timeout=20_000):
+        repo_item.setExpanded(True)
+    child = repo_item.child(0)
+    assert child is not None and child.text(1) == "MXFP4"
+    pane.remote.setCurrentItem(child)
+    assert pane.download_button.isEnabled()
+
+    hub.throttle_bytes_per_s = 150_000
+    pane.download_selected()
+    qtbot.waitUntil(lambda: any(r.bar.value() > 0 for r in pane.downloads.rows.values()), timeout=20_000)
+    (row,) = pane.downloads.rows.values()
+    assert pane.downloads.isVisible() or not pane.isVisible()
+    assert "MB/s" in row.detail.text() or "of" in row.detail.text()
+    assert row.buttons["pause"].isVisibleTo(row)
+
+    models.pause(row.key)
+    qtbot.waitUntil(lambda: "Paused" in row.detail.text(), timeout=10_000)
+    assert row.buttons["resume"].isVisibleTo(row)
+    hub.throttle_bytes_per_s = None
+    with qtbot.waitSignal(models.installed_changed, timeout=30_000):
+        models.resume(row.key)
+        qtbot.waitUntil(lambda: "verified" in row.detail.text(), timeout=30_000)
+    ids = [pane.installed.topLevelItem(i).text(0) for i in range(pane.installed.topLevelItemCount())]  # type: ignore[union-attr]
+    assert ids == ["tiny-gpt-oss-mxfp4"]
+    assert "verified" in pane.message.text
+
+
+def test_import_details_and_remove_of_the_loaded_model(
+    models: ModelsController, controller: EngineController, tmp_path: Path, qtbot: QtBot
+) -> None:
+    pane = ModelsPane(models)
+    qtbot.addWidget(pane)
+    source = write_tiny_gpt_oss(tmp_path / "Downloads" / "mine.gguf", seed=5)
+    _answer(pane, "Move")
+    with qtbot.waitSignal(models.installed_changed, timeout=20_000):
+        pane.import_paths([source])
+    assert not source.exists()
+    item = pane.installed.topLevelItem(0)
+    assert item is not None and item.text(0) == "mine" and item.text(4) == "Fits"
+    pane.installed.setCurrentItem(item)
+    dialog = pane.show_details()
+    assert dialog is not None and dialog.fields["Architecture"] == "gpt-oss"
+    dialog.close()
+
+    path = str(models.rows[0].model.path)
+    with qtbot.waitSignal(controller.model_loaded, timeout=60_000):
+        controller.load_model(path)
+    asked = _answer(pane, "Delete")
+    with qtbot.waitSignal(models.installed_changed, timeout=30_000):
+        pane.remove_selected()
+    assert "frees" in asked[0]
+    assert controller.model is None and not Path(path).exists()
+    assert pane.installed.topLevelItemCount() == 0
+
+
+def test_catalog_offline_shows_what_it_last_knew_in_one_line(
+    models: ModelsController, hub: FakeHub, qtbot: QtBot
+) -> None:
+    pane = ModelsPane(models)
+    qtbot.addWidget(pane)
+    hub.set_offline(True)
+    with qtbot.waitSignal(models.catalog_changed, timeout=30_000):
+        pane.run_search()
+    assert pane.remote.topLevelItemCount() >= 2  # the curated entries, with their usual sizes
+    assert "gpt-oss-20b" in pane.remote.topLevelItem(0).text(0)  # type: ignore[union-attr]
+    assert pane.error.isVisibleTo(pane) and "Could not reach" in pane.error.text
+    assert pane.error.text.count("Could not reach") == 1
+
+
+def test_token_is_kept_in_the_secret_store_only(models: ModelsController, paths: AppPaths, qtbot: QtBot) -> None:
+    window = SettingsWindow(models)
+    qtbot.addWidget(window)
+    window.show_section("Privacy")
+    privacy = window.privacy_pane
+    privacy.token_edit.setText("hf_secret_value")
+    privacy.save()
+    assert models.has_token and models._secrets.get(TOKEN_KEY) == "hf_secret_value"
+    assert "session only" in privacy.status.text() or "forget it" in privacy.status.text()
+    assert privacy.token_edit.text() == ""
+    for file in paths.config.parent.rglob("*"):
+        if file.is_file():
+            assert b"hf_secret_value" not in file.read_bytes(), file
+    privacy.clear_button.click()
+    assert not models.has_token
+
+
+def test_unfinished_downloads_come_back_paused(
+    paths: AppPaths, hub: FakeHub, controller: EngineController, qtbot: QtBot
+) -> None:
+    first = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=hub.endpoint)
+    listing = first.client().listing(REPO)
+    model: RemoteModel = listing.models[0]
+    hub.throttle_bytes_per_s = 100_000
+    first.download(model, listing.commit)
+    qtbot.waitUntil(lambda: any(s.done > 50_000 for s in first.queue.statuses()), timeout=20_000)
+    first.shutdown()  # the app closes mid-download
+    second = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=hub.endpoint)
+    second.start()
+    (status,) = second.queue.statuses()
+    assert status.state is DownloadState.PAUSED and status.done > 50_000
+    second.tasks.wait()
+    second.shutdown()
