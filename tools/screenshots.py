@@ -19,7 +19,7 @@ from app.core.settings import Settings
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
-from app.ui.app import build_main_window, create_application
+from app.ui.app import build_main_window, build_models_controller, create_application
 from app.ui.theme import apply_theme
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +43,9 @@ def main(out_dir: Path) -> None:
         paths = AppPaths.resolve(tempfile.mkdtemp(prefix="moss-shots-"))
         paths.ensure()
         controller = EngineController()
-        window = build_main_window(paths, Settings(theme=mode, max_tokens=200), controller)
+        settings = Settings(theme=mode, max_tokens=200)
+        models = build_models_controller(paths, settings, controller)
+        window = build_main_window(paths, settings, controller, models)
         window.resize(1100, 720)
         window.show()
         window.load_model(str(model))
@@ -57,6 +59,7 @@ def main(out_dir: Path) -> None:
         controller.stop()
         wait(controller.reply_finished)
         window.close()
+        models.shutdown()
         controller.shutdown()
         print(out_dir / f"main-window-{mode}.png")
         reasoning_scene(out_dir, mode)

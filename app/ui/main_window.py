@@ -306,7 +306,8 @@ class MainWindow(QMainWindow):
                 f"<b>{html.escape(model_label(info.path))}</b> is a tiny model for trying Moss out: quick, but "
                 f"often wrong. Moss is made for <b>gpt-oss-20b</b>: "
                 f"<a href='{GPT_OSS_20B_URL}'>get it from {GPT_OSS_20B_REPO}</a> "
-                f"({GPT_OSS_20B_SIZE_GB:.1f} GB), then open the .gguf file here."
+                f"({GPT_OSS_20B_SIZE_GB:.1f} GB)"
+                + (" with Get gpt-oss…" if self._models is not None else ", then open the .gguf file here.")
             )
         self._update_state()
 
