@@ -16,6 +16,7 @@ from typing import Any
 
 from app.cli.chat import EXIT_INTERRUPTED
 from app.core.errors import UserError
+from app.core.units import format_duration, format_size
 from app.engine.hardware import Machine, probe_machine
 from app.hub.download import ModelDownload, Phase, Progress, Stopped, StopReason, StopSignal
 from app.hub.hub_client import HubClient
@@ -87,10 +88,6 @@ def _print_json(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=1))
 
 
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
-
-
 def _search(args: argparse.Namespace, _library: ModelLibrary) -> int:
     found = _client().search(args.query, limit=args.limit)
     if args.json:
@@ -114,7 +111,7 @@ def _files(args: argparse.Namespace, _library: ModelLibrary) -> int:
         print("  no GGUF models in this repository")
     for model in listing.models:
         parts = f"  ({len(model.files)} parts)" if len(model.files) > 1 else ""
-        print(f"  {model.quantization or '?':12} {_gb(model.size):>9}  {model.first.path}{parts}")
+        print(f"  {model.quantization or '?':12} {format_size(model.size):>9}  {model.first.path}{parts}")
     return 0
 
 
@@ -157,7 +154,7 @@ def _pull(args: argparse.Namespace, library: ModelLibrary) -> int:
     if args.json:
         _print_json({**installed.to_json(), "resumed_from_bytes": job.resumed_from})
     else:
-        resumed = f" (continued from {_gb(job.resumed_from)})" if job.resumed_from else ""
+        resumed = f" (continued from {format_size(job.resumed_from)})" if job.resumed_from else ""
         print(f"Downloaded and verified {installed.id}{resumed}: {installed.path}")
     return 0
 
@@ -173,11 +170,11 @@ class _ProgressLine:
     def __call__(self, p: Progress) -> None:
         if self.quiet:
             return
-        text = f"{self.model.name}: {p.phase.value} {_gb(p.done)} of {_gb(p.total)} ({p.fraction:.0%})"
+        text = f"{self.model.name}: {p.phase.value} {format_size(p.done)} of {format_size(p.total)} ({p.fraction:.0%})"
         if p.phase is Phase.DOWNLOADING and p.speed:
             text += f", {p.speed / 1e6:.1f} MB/s"
             if p.eta_s is not None:
-                text += f", {_duration(p.eta_s)} left"
+                text += f", {format_duration(p.eta_s)} left"
         if p.note:
             text += f" ({p.note})"
         if self.tty:
@@ -190,15 +187,6 @@ class _ProgressLine:
     def finish(self) -> None:
         if self.shown and self.tty:
             sys.stderr.write("\n")
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
 
 
 def _pause_on_interrupt(stop: StopSignal) -> Callable[[int, FrameType | None], None]:
@@ -224,8 +212,8 @@ def _list(args: argparse.Namespace, library: ModelLibrary) -> int:
     for item in items:
         fit = item["fit"]
         verdict = item["problem"] or (("fits" if fit["fits"] else "too big") if fit else "")
-        print(f"{item['id']:36} {item['quantization'] or '?':10} {_gb(item['size_bytes']):>9}  {verdict}")
-    print(f"Models folder: {library.models_dir} ({_gb(library.usage())} used)")
+        print(f"{item['id']:36} {item['quantization'] or '?':10} {format_size(item['size_bytes']):>9}  {verdict}")
+    print(f"Models folder: {library.models_dir} ({format_size(library.usage())} used)")
     return 0
 
 
@@ -244,7 +232,7 @@ def _info(args: argparse.Namespace, library: ModelLibrary) -> int:
         ("context length", f"{item['context_length']:,} tokens" if item["context_length"] else ""),
         ("chat template", "yes" if item.get("has_chat_template") else "no"),
         ("licence", item.get("license") or "not stated"),
-        ("size", _gb(item["size_bytes"])),
+        ("size", format_size(item["size_bytes"])),
         ("sha256", item["sha256"] or "not known (imported)"),
         ("from", item["repo_id"] or item["origin"]),
         ("fits here", item["fit"]["summary"] if item["fit"] else ""),
@@ -274,7 +262,7 @@ def _rm(args: argparse.Namespace, library: ModelLibrary) -> int:
     model = library.get(args.id)
     deletes = model.managed or args.delete_file
     what = (
-        f"delete {model.path.name} and free {_gb(model.size_bytes)}"
+        f"delete {model.path.name} and free {format_size(model.size_bytes)}"
         if deletes
         else (f"forget {model.id} (the file stays at {model.path}; add --delete-file to delete it)")
     )
@@ -289,7 +277,7 @@ def _rm(args: argparse.Namespace, library: ModelLibrary) -> int:
     if args.json:
         _print_json({"id": model.id, "freed_bytes": freed, "deleted": deletes})
     else:
-        print(f"Removed {model.id}" + (f", freed {_gb(freed)}." if freed else "."))
+        print(f"Removed {model.id}" + (f", freed {format_size(freed)}." if freed else "."))
     return 0
 
 
@@ -319,7 +307,7 @@ def _scan(args: argparse.Namespace, library: ModelLibrary) -> int:
         print("No GGUF models found in the Hugging Face cache, LM Studio, Jan or GPT4All folders.")
     for item in items:
         note = f" → {item['added']}" if item["added"] else (f" ({item['problem']})" if item["problem"] else "")
-        print(f"{item['source']:20} {_gb(item['size_bytes']):>9}  {item['path']}{note}")
+        print(f"{item['source']:20} {format_size(item['size_bytes']):>9}  {item['path']}{note}")
     if items and not args.add:
         print("Add them (used in place, nothing copied) with `moss models scan --add`.")
     return 0

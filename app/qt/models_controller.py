@@ -95,7 +95,7 @@ class ModelsController(QObject):
 
     def start(self) -> None:
         """Load what is known: installed models, downloads left unfinished, the catalog as last seen."""
-        self.queue.restore_unfinished()
+        self.tasks.run(self.queue.restore_unfinished, lambda _r: None, self.problem.emit, name="restore downloads")
         self.refresh_installed()
 
     def shutdown(self) -> None:
@@ -163,10 +163,9 @@ class ModelsController(QObject):
 
     def remove(self, model_id: str, *, delete_file: bool = False) -> None:
         """Remove a model; one that is loaded is unloaded first (its file cannot be deleted while mapped)."""
-        try:
-            model = self.library.get(model_id)
-        except Exception as exc:
-            self.problem.emit(str(exc))
+        model = next((row.model for row in self.rows if row.model.id == model_id), None)  # no disk I/O here
+        if model is None:
+            self.problem.emit(f"No model {model_id!r} in the list; it may have been removed already.")
             return
         loaded = self._engine.model.path if self._engine and self._engine.model else None
         loading = self._engine.loading_path if self._engine else None

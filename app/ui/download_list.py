@@ -5,21 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
+from app.core.units import format_duration, format_size
 from app.hub.download import Phase
 from app.hub.download_queue import DownloadState, DownloadStatus
-
-
-def _size(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.1f} MB"
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
 
 
 def status_text(status: DownloadStatus) -> str:
@@ -27,21 +15,21 @@ def status_text(status: DownloadStatus) -> str:
     total = status.model.size
     p = status.progress
     done = p.done if p else status.done
-    amount = f"{_size(done)} of {_size(total)}"
+    amount = f"{format_size(done)} of {format_size(total)}"
     if status.state is DownloadState.ACTIVE and p is not None:
         if p.phase is Phase.CHECKING:
-            return f"Checking the part already downloaded… {_size(p.done)} of {_size(total)}"
+            return f"Checking the part already downloaded… {format_size(p.done)} of {format_size(total)}"
         if p.phase is Phase.VERIFYING:
             return "Verifying the checksum…"
         if p.phase is Phase.RETRYING:
             return f"{amount} · connection lost, {p.note}"
         text = f"{amount} · {p.speed / 1e6:.1f} MB/s" if p.speed else amount
-        return text + (f" · {_duration(p.eta_s)} left" if p.eta_s is not None else "")
+        return text + (f" · {format_duration(p.eta_s)} left" if p.eta_s is not None else "")
     return {
         DownloadState.QUEUED: f"Waiting · {amount}",
         DownloadState.ACTIVE: f"Starting · {amount}",
         DownloadState.PAUSED: f"Paused · {amount}",
-        DownloadState.DONE: f"Downloaded and verified · {_size(total)}",
+        DownloadState.DONE: f"Downloaded and verified · {format_size(total)}",
         DownloadState.CANCELLED: "Cancelled; the partial file was deleted",
         DownloadState.FAILED: status.error,
     }[status.state]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
+from app.core.units import format_size as size_text
 from app.hub.model_details import InstalledRow
-from app.ui.model_tables import size_text
 
 
 class ModelDetailsDialog(QDialog):

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
+from app.core.units import format_size as size_text
 from app.hub.catalog import CatalogRow
 from app.hub.hub_client import RepoListing, RepoSummary
 from app.hub.model_details import Fit, InstalledRow, format_parameters
@@ -17,10 +18,6 @@ from app.hub.repo_files import RemoteModel
 
 ROLE = Qt.ItemDataRole.UserRole
 _GOOD, _BAD = QColor("#4f9d5d"), QColor("#d0574b")  # readable on light and dark
-
-
-def size_text(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
 
 def _fit_cell(item: QTreeWidgetItem, column: int, fit: Fit | None, unknown: str = "") -> None:

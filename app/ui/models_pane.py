@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.units import format_size as size_text
 from app.hub.catalog import CatalogRow
 from app.hub.download_queue import DownloadStatus
 from app.hub.hub_client import RepoListing, RepoSummary
@@ -35,7 +36,7 @@ from app.qt.models_controller import ModelsController
 from app.ui.banner import Banner
 from app.ui.download_list import DownloadList
 from app.ui.model_details_dialog import ModelDetailsDialog
-from app.ui.model_tables import ROLE, InstalledTable, RemoteTable, size_text
+from app.ui.model_tables import ROLE, InstalledTable, RemoteTable
 
 # ask(title, text, buttons) -> the chosen button's label, or "" when dismissed.
 Ask = Callable[[str, str, list[str]], str]

@@ -168,7 +168,8 @@ def test_unfinished_downloads_come_back_paused(
     qtbot.waitUntil(lambda: any(s.done > 50_000 for s in first.queue.statuses()), timeout=20_000)
     first.shutdown()  # the app closes mid-download
     second = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=hub.endpoint)
-    second.start()
+    with qtbot.waitSignal(second.download_changed, timeout=20_000):  # found off the GUI thread
+        second.start()
     (status,) = second.queue.statuses()
     assert status.state is DownloadState.PAUSED and status.done > 50_000
     second.tasks.wait()
