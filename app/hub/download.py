@@ -13,6 +13,7 @@ The token goes only to the Hub: the HTTP client drops ``Authorization`` when the
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import errno
@@ -24,12 +25,13 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import UserError
-from app.hub.hub_client import HubClient, HubError
+from app.core.units import format_size
+from app.hub.hub_client import HubClient
 from app.hub.repo_files import RemoteFile, RemoteModel
 
 log = logging.getLogger(__name__)
@@ -254,8 +256,8 @@ class ModelDownload:
         free = self._free_bytes(self.folder)
         if needed + DISK_MARGIN > free:
             raise DiskFullError(
-                f"Not enough disk space for {self.model.name}: it needs {_gb(needed)} more and "
-                f"{_gb(free)} is free on the drive of {self.folder}. Free some space, or choose another models "
+                f"Not enough disk space for {self.model.name}: it needs {format_size(needed)} more and "
+                f"{format_size(free)} is free on the drive of {self.folder}. Free some space, or choose another models "
                 "folder in Settings → Models."
             )
 
@@ -394,44 +396,17 @@ class _Speed:
     WINDOW_S = 5.0
 
     def __init__(self) -> None:
-        self._samples: list[tuple[float, int]] = []
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
 
     def add(self, n: int) -> None:
         now = time.monotonic()
         self._samples.append((now, n))
         cutoff = now - self.WINDOW_S
         while self._samples and self._samples[0][0] < cutoff:
-            self._samples.pop(0)
+            self._samples.popleft()
 
     def rate(self, now: float) -> float:
         if len(self._samples) < 2:
             return 0.0
         span = max(now - self._samples[0][0], 0.25)
         return sum(n for _t, n in self._samples) / span
-
-
-def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB"
-
-
-def with_hashes(model: RemoteModel, listing_models: tuple[RemoteModel, ...]) -> RemoteModel:
-    """``model`` with sizes and hashes from a fresh listing (a manifest may predate them)."""
-    for fresh in listing_models:
-        if fresh.first.path == model.first.path:
-            return replace(model, files=fresh.files)
-    return model
-
-
-__all__ = [
-    "ChecksumError",
-    "DiskFullError",
-    "DownloadError",
-    "HubError",
-    "ModelDownload",
-    "Phase",
-    "Progress",
-    "StopReason",
-    "StopSignal",
-    "Stopped",
-    "unfinished_downloads",
-]

@@ -81,7 +81,7 @@ def repo_page(endpoint: str, repo_id: str) -> str:
 class HubClient:
     """The Hub at ``endpoint`` (default: ``HF_ENDPOINT`` or huggingface.co), with an optional token."""
 
-    def __init__(self, *, endpoint: str | None = None, token: str | None = None, timeout: float = 20.0) -> None:
+    def __init__(self, *, endpoint: str | None = None, token: str | None = None) -> None:
         from huggingface_hub import constants
 
         # huggingface_hub prints its retry notices straight to stderr; send them to Moss's log instead.
@@ -92,7 +92,6 @@ class HubClient:
 
         self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
         self.token = token or None
-        self.timeout = timeout
 
     @property
     def host(self) -> str:
@@ -172,12 +171,6 @@ class HubClient:
             raise HubOfflineError(
                 f"Could not reach {self.host}: {_short(exc)}. Check the connection; downloaded models still work."
             ) from exc
-
-    def is_hub_url(self, url: str) -> bool:
-        from urllib.parse import urlparse
-
-        ours, theirs = urlparse(self.endpoint), urlparse(url)
-        return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
 
     def _call(self, call: Callable[[], T], *, what: str, repo_id: str | None = None, path: str | None = None) -> T:
         try:

@@ -13,10 +13,12 @@ from typing import Any
 
 from gguf import GGMLQuantizationType, LlamaFileType
 
-from app.engine.gguf_header import GGUFHeader
+from app.core.errors import UserError
+from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from app.engine.hardware import Machine
 from app.engine.model_layout import model_layout
 from app.engine.planner import plan
+from app.hub.library import InstalledModel
 from app.hub.repo_files import quantization_of
 
 
@@ -130,13 +132,13 @@ def short_path(path: Path) -> str:
 class InstalledRow:
     """An installed model with what its header says and whether it fits (for lists and ``models info``)."""
 
-    model: Any  # app.hub.library.InstalledModel (kept loose to avoid a cycle)
+    model: InstalledModel
     details: ModelDetails | None
     fit: Fit | None
     problem: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        item: dict[str, Any] = dict(self.model.to_json())
+        item = self.model.to_json()
         empty = ModelDetails("", "", 0, "", 0, False, "", 0)
         item.update((self.details or empty).to_json())
         item["size_bytes"] = self.model.size_bytes
@@ -145,11 +147,8 @@ class InstalledRow:
         return item
 
 
-def installed_row(model: Any, machine: Machine | None) -> InstalledRow:
+def installed_row(model: InstalledModel, machine: Machine | None) -> InstalledRow:
     """Read ``model``'s header (a fraction of a second) and plan it on ``machine``."""
-    from app.core.errors import UserError
-    from app.engine.gguf_header import read_gguf_header
-
     if not model.available:
         missing = "The file is missing: it was moved or deleted, or its disk is not connected."
         return InstalledRow(model, None, None, missing)
