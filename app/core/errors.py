@@ -25,3 +25,11 @@ class ModelFileError(UserError):
 
 class ModelTooBigError(UserError):
     """The model cannot fit in this machine's memory, whatever the plan."""
+
+
+class HistoryError(UserError):
+    """The conversation history cannot be used as asked: a newer database, a missing conversation."""
+
+
+class ImportFormatError(UserError):
+    """A file to import is not a Moss or ChatGPT export, or is damaged. Nothing was imported."""

@@ -48,6 +48,11 @@ class AppPaths:
         return self.config / "settings.json"
 
     @property
+    def history_file(self) -> Path:
+        """The conversation history (SQLite, app.storage.history)."""
+        return self.data / "history.db"
+
+    @property
     def log_file(self) -> Path:
         return self.logs / "moss.log"
 

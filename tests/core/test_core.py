@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.core.conversation import NEW_CONVERSATION_TITLE, Conversation, title_from_text
+from app.core.conversation import NEW_CONVERSATION_TITLE, auto_title, title_from_text
 from app.core.settings import Settings
 from app.core.types import Message, Role
 
@@ -15,12 +15,16 @@ def test_title_is_first_line_cut_at_a_word() -> None:
     assert title_from_text("   ") == NEW_CONVERSATION_TITLE
 
 
-def test_snapshot_puts_the_system_prompt_first_and_skips_a_blank_one() -> None:
-    chat = Conversation(system_prompt="Be brief.", messages=[Message(Role.USER, "hi")])
-    assert chat.snapshot() == (Message(Role.SYSTEM, "Be brief."), Message(Role.USER, "hi"))
-    assert Conversation(system_prompt="  ", messages=[Message(Role.USER, "hi")]).snapshot() == (
-        Message(Role.USER, "hi"),
+def test_auto_title_uses_the_question_unless_it_says_too_little() -> None:
+    assert auto_title("Hi! Please explain **mixture of experts** routing") == "Explain mixture of experts routing"
+    assert auto_title("hello", "Hello! How can I help you today?") == "Hello"  # nothing better to say
+    assert auto_title("thanks", "Glad it worked for your garden. Anything else?") == "Glad it worked for your garden"
+    assert auto_title("```python\nprint(1)\n```", "This prints the number one. It is short.") == (
+        "This prints the number one"
     )
+    assert auto_title("What is [RoPE](https://example.com)?") == "What is RoPE?"
+    assert auto_title("hi") == "Hi"
+    assert auto_title("   ") == NEW_CONVERSATION_TITLE
 
 
 def test_message_from_json_rejects_bad_items() -> None:

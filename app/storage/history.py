@@ -1,0 +1,502 @@
+"""The conversation history: one SQLite file (``data/history.db``), conversations as trees of messages.
+
+Used from one thread per store (SQLite connections are not shared between threads); background jobs
+such as search open their own read-only connection (:func:`app.storage.search.search_history`).
+
+The active path of a conversation is the chain from the root to ``current_leaf_id``. Each message also
+remembers when it was last on the active path (``selected_at``): moving to a sibling walks down from it
+through the most recently selected children, so every branch point remembers the branch last chosen.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from app.core.conversation import NEW_CONVERSATION_TITLE, auto_title
+from app.core.errors import HistoryError
+from app.core.history import ConversationInfo, MessageStatus, StoredMessage
+from app.core.types import Message, ReasoningEffort, Role
+from app.storage.database import open_database
+
+_NO_LIMIT = 1 << 62
+
+_CONVERSATION_COLUMNS = (
+    "c.id, c.uid, c.title, c.title_by_user, c.created_at, c.updated_at, c.model, c.reasoning_effort, "
+    "c.system_prompt, c.sampling, c.pinned, c.current_leaf_id, c.source, "
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
+)
+_MESSAGE_COLUMNS = (
+    "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.reasoning, m.model, m.prompt_tokens, "
+    "m.completion_tokens, m.tokens_per_second, m.ttft_s, m.finish_reason, m.status, m.created_at"
+)
+# Where a message sits among its siblings (oldest first); the index makes both counts cheap.
+_SIBLING_COLUMNS = (
+    "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id),"
+    "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id"
+    " AND (s.created_at < m.created_at OR (s.created_at = m.created_at AND s.id < m.id)))"
+)
+# The active path, leaf first: (id, depth) for the leaf and each ancestor.
+_PATH_UP = """
+WITH RECURSIVE up (id, depth) AS (
+    SELECT :leaf, 0
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
+)
+"""
+
+
+class HistoryStore:
+    """Conversations and their messages in SQLite. Every method commits before it returns."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, notices: Sequence[str] = ()) -> None:
+        self._db = connection
+        self.file = path
+        self.notices = tuple(notices)
+
+    @classmethod
+    def open(cls, path: Path, *, recover: bool = True) -> HistoryStore:
+        """Open the history at ``path``. ``recover`` marks replies left streaming by a crash as interrupted:
+        the app does it at start; the command line does not (the app may be writing a reply right now)."""
+        opened = open_database(path)
+        store = cls(opened.connection, path, opened.notices)
+        if recover:
+            store.recover_interrupted()
+        return store
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- conversations ------------------------------------------------------------------------------------
+
+    def create_conversation(
+        self,
+        *,
+        title: str = "",
+        system_prompt: str = "",
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        model: str = "",
+        sampling: dict[str, Any] | None = None,
+    ) -> ConversationInfo:
+        now = time.time()
+        cursor = self._db.execute(
+            "INSERT INTO conversations (uid, title, title_by_user, created_at, updated_at, model, "
+            "reasoning_effort, system_prompt, sampling) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                uuid.uuid4().hex,
+                title,
+                int(bool(title)),
+                now,
+                now,
+                model,
+                reasoning_effort.value,
+                system_prompt,
+                json.dumps(sampling or {}),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return self.conversation(cursor.lastrowid)
+
+    def conversation(self, conversation_id: int) -> ConversationInfo:
+        row = self._db.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ? AND c.deleted_at IS NULL",
+            (conversation_id,),
+        ).fetchone()
+        if row is None:
+            raise HistoryError(f"There is no conversation {conversation_id}; `moss history list` shows them.")
+        return _conversation(row)
+
+    def find(self, ref: str) -> ConversationInfo:
+        """A conversation by its number (as listed) or by its uid or a unique start of it."""
+        ref = ref.strip()
+        if ref.isdigit():
+            return self.conversation(int(ref))
+        rows = self._db.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL AND c.uid >= ? "
+            "AND c.uid < ? LIMIT 2",
+            (ref, ref + "\U0010ffff"),
+        ).fetchall()
+        if len(rows) != 1 or len(ref) < 4:
+            problem = "matches several conversations" if len(rows) > 1 else "matches no conversation"
+            raise HistoryError(f"“{ref}” {problem}; use the number `moss history list` shows.")
+        return _conversation(rows[0])
+
+    def list_conversations(self, *, limit: int | None = None, offset: int = 0) -> list[ConversationInfo]:
+        """Conversations, pinned first, then the most recently active."""
+        rows = self._db.execute(
+            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL "
+            "ORDER BY c.pinned DESC, c.updated_at DESC LIMIT ? OFFSET ?",
+            (-1 if limit is None else limit, offset),
+        ).fetchall()
+        return [_conversation(row) for row in rows]
+
+    def count_conversations(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM conversations WHERE deleted_at IS NULL").fetchone()[0])
+
+    def rename(self, conversation_id: int, title: str) -> None:
+        """A title chosen by the person (an empty one goes back to the automatic title)."""
+        title = " ".join(title.split())
+        if title:
+            self._update(conversation_id, title=title, title_by_user=1)
+            return
+        first = self._first_exchange(conversation_id)
+        self._update(conversation_id, title=auto_title(*first) if first[0] else "", title_by_user=0)
+
+    def set_pinned(self, conversation_id: int, pinned: bool) -> None:
+        self._update(conversation_id, pinned=int(pinned))
+
+    def update_settings(
+        self,
+        conversation_id: int,
+        *,
+        reasoning_effort: ReasoningEffort | None = None,
+        system_prompt: str | None = None,
+        model: str | None = None,
+        sampling: dict[str, Any] | None = None,
+    ) -> None:
+        values: dict[str, Any] = {}
+        if reasoning_effort is not None:
+            values["reasoning_effort"] = reasoning_effort.value
+        if system_prompt is not None:
+            values["system_prompt"] = system_prompt
+        if model is not None:
+            values["model"] = model
+        if sampling is not None:
+            values["sampling"] = json.dumps(sampling)
+        if values:
+            self._update(conversation_id, **values)
+
+    def delete(self, conversation_id: int) -> None:
+        """Hide a conversation; :meth:`restore` brings it back until :meth:`purge_deleted` removes it."""
+        self._update(conversation_id, deleted_at=time.time())
+
+    def restore(self, conversation_id: int) -> None:
+        self._db.execute("UPDATE conversations SET deleted_at = NULL WHERE id = ?", (conversation_id,))
+
+    def purge_deleted(self, older_than_s: float = 0.0) -> int:
+        """Remove for good the conversations deleted more than ``older_than_s`` ago; returns how many."""
+        cutoff = time.time() - older_than_s
+        with self._transaction() as db:
+            ids = [r[0] for r in db.execute("SELECT id FROM conversations WHERE deleted_at <= ?", (cutoff,))]
+            for conversation_id in ids:
+                # Messages first, in one statement: a cascade through parent_id would recurse once per level.
+                db.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+                db.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
+        return len(ids)
+
+    def _update(self, conversation_id: int, **values: Any) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        cursor = self._db.execute(
+            f"UPDATE conversations SET {assignments} WHERE id = ? AND deleted_at IS NULL",
+            (*values.values(), conversation_id),
+        )
+        if cursor.rowcount == 0:
+            raise HistoryError(f"There is no conversation {conversation_id}; it may have been deleted.")
+
+    # -- messages -----------------------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        conversation_id: int,
+        parent_id: int | None,
+        role: Role,
+        content: str = "",
+        *,
+        reasoning: str | None = None,
+        model: str = "",
+        status: MessageStatus = MessageStatus.COMPLETE,
+    ) -> StoredMessage:
+        """Add a message under ``parent_id`` (None: a new first message) and make it the current leaf.
+
+        A parent that already has children gets one more: that is how an edit or a regenerated reply
+        becomes an alternative instead of an overwrite.
+        """
+        now = time.time()
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, status, "
+                "created_at, selected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent_id, role.value, content, reasoning, model, status.value, now, now),
+            )
+            message_id = cursor.lastrowid
+            assert message_id is not None
+            db.execute(
+                "UPDATE conversations SET current_leaf_id = ?, updated_at = ? WHERE id = ?",
+                (message_id, now, conversation_id),
+            )
+            if role == Role.USER:
+                self._auto_title(conversation_id)
+        return self.message(message_id)
+
+    def save_partial(self, message_id: int, content: str, reasoning: str | None) -> None:
+        """Save a reply as it streams (called about once a second): a crash loses only what came since."""
+        self._db.execute(
+            "UPDATE messages SET content = ?, reasoning = ?, status = ? WHERE id = ?",
+            (content, reasoning, MessageStatus.STREAMING.value, message_id),
+        )
+
+    def finish_message(
+        self,
+        message_id: int,
+        content: str,
+        reasoning: str | None,
+        *,
+        finish_reason: str | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+        tokens_per_second: float | None = None,
+        ttft_s: float | None = None,
+        status: MessageStatus = MessageStatus.COMPLETE,
+    ) -> StoredMessage:
+        """The reply's final text and how it went; the first reply also refines the automatic title."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?, prompt_tokens = ?, "
+                "completion_tokens = ?, tokens_per_second = ?, ttft_s = ? WHERE id = ?",
+                (
+                    content,
+                    reasoning,
+                    status.value,
+                    finish_reason,
+                    prompt_tokens,
+                    completion_tokens,
+                    tokens_per_second,
+                    ttft_s,
+                    message_id,
+                ),
+            )
+            message = self.message(message_id)
+            db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), message.conversation_id))
+            self._auto_title(message.conversation_id)
+        return message
+
+    def remove_message(self, message_id: int) -> int | None:
+        """Remove a message that has no replies (a reply stopped before its first word); returns the new leaf."""
+        message = self.message(message_id)
+        with self._transaction() as db:
+            if db.execute("SELECT 1 FROM messages WHERE parent_id = ? LIMIT 1", (message_id,)).fetchone():
+                raise HistoryError("Only the last message of a branch can be removed.")
+            db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+            leaf = self._descend(message.conversation_id, message.parent_id)
+            db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (leaf, message.conversation_id))
+        return leaf
+
+    def message(self, message_id: int) -> StoredMessage:
+        row = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,)
+        ).fetchone()
+        if row is None:
+            raise HistoryError(f"There is no message {message_id}.")
+        return _message(row)
+
+    def path(self, conversation_id: int, *, last: int | None = None, leaf: int | None = None) -> list[StoredMessage]:
+        """The active path, oldest first (or the path to ``leaf``); only its ``last`` messages when given."""
+        if leaf is None:
+            leaf = self._leaf(conversation_id)
+            if leaf is None:
+                return []
+        rows = self._db.execute(
+            f"{_PATH_UP} SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM up JOIN messages m ON m.id = up.id "
+            "WHERE up.depth < :last ORDER BY up.depth DESC",
+            {"leaf": leaf, "last": _NO_LIMIT if last is None else last},
+        ).fetchall()
+        return [_message(row) for row in rows]
+
+    def path_length(self, conversation_id: int) -> int:
+        leaf = self._leaf(conversation_id)
+        if leaf is None:
+            return 0
+        return int(self._db.execute(f"{_PATH_UP} SELECT count(*) FROM up", {"leaf": leaf}).fetchone()[0])
+
+    def snapshot(self, conversation_id: int, *, through: int | None = None) -> tuple[Message, ...]:
+        """What the model is fed: the system prompt, then the active path (or the path ending at ``through``).
+
+        Replies still streaming are left out: they are the reply being asked for."""
+        info = self.conversation(conversation_id)
+        head = (Message(Role.SYSTEM, info.system_prompt),) if info.system_prompt.strip() else ()
+        path = self.path(conversation_id, leaf=through) if through is not None else self.path(conversation_id)
+        return head + tuple(m.to_message() for m in path if m.status != MessageStatus.STREAMING)
+
+    def select(self, message_id: int) -> int:
+        """Make the active path run through ``message_id`` (then down the branches last chosen); returns the leaf."""
+        message = self.message(message_id)
+        now = time.time()
+        with self._transaction() as db:
+            db.execute(
+                f"{_PATH_UP} UPDATE messages SET selected_at = :now WHERE id IN (SELECT id FROM up)",
+                {"leaf": message_id, "now": now},
+            )
+            leaf = self._descend(message.conversation_id, message_id)
+            db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (leaf, message.conversation_id))
+        assert leaf is not None
+        return leaf
+
+    def switch_sibling(self, message_id: int, step: int) -> int:
+        """Move from ``message_id`` to the alternative ``step`` places away ("<" is -1, ">" is +1).
+
+        Returns the id of the alternative now shown (``message_id`` itself at either end)."""
+        message = self.message(message_id)
+        siblings: list[int] = [
+            int(row[0])
+            for row in self._db.execute(
+                "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS ? ORDER BY created_at, id",
+                (message.conversation_id, message.parent_id),
+            )
+        ]
+        index = max(0, min(len(siblings) - 1, siblings.index(message_id) + step))
+        self.select(siblings[index])
+        return siblings[index]
+
+    def recover_interrupted(self) -> int:
+        """Mark replies left streaming by a crash or kill as interrupted; returns how many."""
+        cursor = self._db.execute(
+            "UPDATE messages SET status = ? WHERE status = ?",
+            (MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value),
+        )
+        return cursor.rowcount
+
+    def all_messages(self, conversation_id: int) -> list[StoredMessage]:
+        """Every message of a conversation, every branch, parents before children (for export)."""
+        rows = self._db.execute(
+            f"SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM messages m WHERE m.conversation_id = ? "
+            "ORDER BY m.created_at, m.id",
+            (conversation_id,),
+        ).fetchall()
+        return _parents_first([_message(row) for row in rows])
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The store's connection, for its sibling modules (search, import); not for the front ends."""
+        return self._db
+
+    # -- internals ----------------------------------------------------------------------------------------
+
+    def _leaf(self, conversation_id: int) -> int | None:
+        row = self._db.execute("SELECT current_leaf_id FROM conversations WHERE id = ?", (conversation_id,)).fetchone()
+        if row is None:
+            raise HistoryError(f"There is no conversation {conversation_id}.")
+        return None if row[0] is None else int(row[0])
+
+    def _descend(self, conversation_id: int, start: int | None) -> int | None:
+        """From ``start`` (None: the roots) down through the most recently selected child at each level."""
+        if start is None:
+            root = self._db.execute(
+                "SELECT id FROM messages WHERE conversation_id = ? AND parent_id IS NULL "
+                "ORDER BY selected_at DESC, id DESC LIMIT 1",
+                (conversation_id,),
+            ).fetchone()
+            if root is None:
+                return None
+            start = int(root[0])
+        rows = self._db.execute(
+            """
+            WITH RECURSIVE down (id) AS (
+                SELECT :start
+                UNION ALL
+                SELECT (SELECT c.id FROM messages c WHERE c.conversation_id = :cid AND c.parent_id = down.id
+                        ORDER BY c.selected_at DESC, c.id DESC LIMIT 1)
+                FROM down WHERE down.id IS NOT NULL
+            )
+            SELECT id FROM down WHERE id IS NOT NULL
+            """,
+            {"start": start, "cid": conversation_id},
+        ).fetchall()
+        return int(rows[-1][0])
+
+    def _first_exchange(self, conversation_id: int) -> tuple[str, str]:
+        """The first user message and the reply to it on the active path ("" when missing)."""
+        path = self.path(conversation_id)
+        user = next((m for m in path if m.role == Role.USER), None)
+        if user is None:
+            return "", ""
+        reply = next((m for m in path if m.parent_id == user.id and m.role == Role.ASSISTANT), None)
+        return user.content, reply.content if reply and reply.status == MessageStatus.COMPLETE else ""
+
+    def _auto_title(self, conversation_id: int) -> None:
+        row = self._db.execute(
+            "SELECT title_by_user, title FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if row is None or row[0]:
+            return
+        user, reply = self._first_exchange(conversation_id)
+        title = auto_title(user, reply) if user else ""
+        if title != row[1]:
+            self._db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
+
+
+def _conversation(row: sqlite3.Row | tuple[Any, ...]) -> ConversationInfo:
+    try:
+        sampling = json.loads(row[9])
+    except ValueError:
+        sampling = {}
+    try:
+        effort = ReasoningEffort(row[7])
+    except ValueError:
+        effort = ReasoningEffort.MEDIUM
+    return ConversationInfo(
+        id=row[0],
+        uid=row[1],
+        title=row[2] or NEW_CONVERSATION_TITLE,
+        title_by_user=bool(row[3]),
+        created_at=row[4],
+        updated_at=row[5],
+        model=row[6],
+        reasoning_effort=effort,
+        system_prompt=row[8],
+        sampling=sampling if isinstance(sampling, dict) else {},
+        pinned=bool(row[10]),
+        current_leaf_id=row[11],
+        source=row[12],
+        message_count=row[13],
+    )
+
+
+def _message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
+    return StoredMessage(
+        id=row[0],
+        conversation_id=row[1],
+        parent_id=row[2],
+        role=Role(row[3]),
+        content=row[4],
+        reasoning=row[5],
+        model=row[6],
+        prompt_tokens=row[7],
+        completion_tokens=row[8],
+        tokens_per_second=row[9],
+        ttft_s=row[10],
+        finish_reason=row[11],
+        status=MessageStatus(row[12]),
+        created_at=row[13],
+        sibling_count=row[14],
+        sibling_index=row[15],
+    )
+
+
+def _parents_first(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Order a conversation's messages so that every parent comes before its children (depth first)."""
+    children: dict[int | None, list[StoredMessage]] = {}
+    for message in messages:
+        children.setdefault(message.parent_id, []).append(message)
+    ordered: list[StoredMessage] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        message = stack.pop()
+        ordered.append(message)
+        stack.extend(reversed(children.get(message.id, [])))
+    return ordered

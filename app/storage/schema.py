@@ -1,0 +1,85 @@
+"""The history's schema, as ordered migrations: ``MIGRATIONS[n]`` takes a database from version n to n+1.
+
+Never edit a migration that has shipped; add a new one. tests/storage/test_migrations.py builds a database at
+every earlier version, fills it, and checks that opening it with this Moss keeps every conversation.
+"""
+
+from __future__ import annotations
+
+# The tokenizer: Porter stemming over Unicode words with accents folded, so "running" finds "run" and
+# "cafe" finds "café".
+_TOKENIZE = "porter unicode61 remove_diacritics 2"
+
+V1 = f"""
+CREATE TABLE conversations (
+    id INTEGER PRIMARY KEY,
+    uid TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL DEFAULT '',
+    title_by_user INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    model TEXT NOT NULL DEFAULT '',
+    reasoning_effort TEXT NOT NULL DEFAULT 'medium',
+    system_prompt TEXT NOT NULL DEFAULT '',
+    sampling TEXT NOT NULL DEFAULT '{{}}',
+    pinned INTEGER NOT NULL DEFAULT 0,
+    current_leaf_id INTEGER,
+    deleted_at REAL,
+    source TEXT NOT NULL DEFAULT 'moss'
+);
+CREATE INDEX conversations_recent ON conversations (pinned DESC, updated_at DESC) WHERE deleted_at IS NULL;
+
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY,
+    conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    parent_id INTEGER REFERENCES messages (id),
+    role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant')),
+    content TEXT NOT NULL DEFAULT '',
+    reasoning TEXT,
+    model TEXT NOT NULL DEFAULT '',
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    tokens_per_second REAL,
+    ttft_s REAL,
+    finish_reason TEXT,
+    status TEXT NOT NULL DEFAULT 'complete',
+    created_at REAL NOT NULL,
+    -- When this message was last on the active path; moving to a sibling walks down the newest of these.
+    selected_at REAL NOT NULL
+);
+CREATE INDEX messages_children ON messages (conversation_id, parent_id, created_at);
+CREATE INDEX messages_streaming ON messages (status) WHERE status = 'streaming';
+
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    content, reasoning, content = 'messages', content_rowid = 'id', tokenize = '{_TOKENIZE}'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, content, reasoning) VALUES (new.id, new.content, new.reasoning);
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
+    VALUES ('delete', old.id, old.content, old.reasoning);
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF content, reasoning ON messages BEGIN
+    INSERT INTO messages_fts (messages_fts, rowid, content, reasoning)
+    VALUES ('delete', old.id, old.content, old.reasoning);
+    INSERT INTO messages_fts (rowid, content, reasoning) VALUES (new.id, new.content, new.reasoning);
+END;
+
+CREATE VIRTUAL TABLE titles_fts USING fts5 (
+    title, content = 'conversations', content_rowid = 'id', tokenize = '{_TOKENIZE}'
+);
+CREATE TRIGGER titles_fts_insert AFTER INSERT ON conversations BEGIN
+    INSERT INTO titles_fts (rowid, title) VALUES (new.id, new.title);
+END;
+CREATE TRIGGER titles_fts_delete AFTER DELETE ON conversations BEGIN
+    INSERT INTO titles_fts (titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+END;
+CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
+    INSERT INTO titles_fts (titles_fts, rowid, title) VALUES ('delete', old.id, old.title);
+    INSERT INTO titles_fts (rowid, title) VALUES (new.id, new.title);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1,)
+SCHEMA_VERSION = len(MIGRATIONS)
