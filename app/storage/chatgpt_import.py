@@ -1,0 +1,314 @@
+"""Read ChatGPT's data export (``conversations.json``) into Moss's import records.
+
+ChatGPT keeps each conversation as a tree of nodes (``mapping``): editing a message or regenerating a reply
+adds a sibling, exactly like Moss, so the whole tree is imported and ``current_node`` becomes the current
+leaf. Much of the tree is not conversation text: system prompts, custom instructions, memory, tool calls
+and their output. Those nodes are dropped and their kept children hang from the nearest kept ancestor.
+
+Pure stdlib and pure data: the caller reads the file and stores the records. All walks are iterative
+because a branch can be thousands of messages deep, and the work per node is constant because an export
+can hold millions of nodes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.errors import ImportFormatError
+from app.core.history import ImportedConversation, ImportedMessage, MessageStatus
+from app.core.types import Role
+
+SOURCE = "chatgpt"
+UNTITLED = "Untitled chat"
+_NOT_AN_EXPORT = (
+    "This file is not a ChatGPT export: conversations.json holds a list of conversations. "
+    "Choose the conversations.json from ChatGPT's data export."
+)
+_ROLES: dict[object, Role] = {"user": Role.USER, "assistant": Role.ASSISTANT}
+_FINISH_REASONS: dict[object, str] = {"stop": "stop", "max_tokens": "length"}
+# What a non-text part of a multimodal message becomes; anything else is an "[attachment]".
+_PLACEHOLDERS: dict[object, str] = {
+    "image_asset_pointer": "[image]",
+    "audio_asset_pointer": "[audio]",
+    "real_time_user_audio_video_asset_pointer": "[audio]",
+    "video_container_asset_pointer": "[video]",
+}
+
+
+class _Malformed(Exception):
+    """A message whose fields have the wrong types: it is skipped, and counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """A message worth importing, before it knows its place in the tree."""
+
+    role: Role
+    content: str
+    created_at: float | None
+    metadata: dict[str, Any]
+
+
+def looks_like_chatgpt_export(data: object) -> bool:
+    """True when ``data`` (parsed JSON) has the shape of ChatGPT's conversations.json: a list whose items
+    are dicts with a ``mapping`` dict. An empty list is False: nothing tells it apart from other lists."""
+    return (
+        isinstance(data, list)
+        and bool(data)
+        and all(isinstance(item, dict) and isinstance(item.get("mapping"), dict) for item in data)
+    )
+
+
+def parse_chatgpt_export(data: object) -> list[ImportedConversation]:
+    """Every conversation of the export that has at least one message to show, in file order.
+
+    Raises :class:`ImportFormatError` when ``data`` is not a ChatGPT export or one conversation in it is
+    damaged (naming it by its 1-based position and title), so that an import is all or nothing.
+    Conversations without any user or assistant text (only a system prompt, say) are left out silently.
+    An empty list is a valid export of an account without chats and gives an empty list.
+
+    A conversation's ``current_key`` is the nearest kept message at or above ChatGPT's ``current_node``
+    (often a tool message or an empty reply that is not imported). Without a usable ``current_node``, it is
+    the newest message by creation time: the last thing written, so a leaf in practice.
+    """
+    if not isinstance(data, list):
+        raise ImportFormatError(_NOT_AN_EXPORT)
+    if data and not any(isinstance(item, dict) and isinstance(item.get("mapping"), dict) for item in data):
+        raise ImportFormatError(_NOT_AN_EXPORT)  # a list, but of something else entirely
+    conversations = []
+    for index, item in enumerate(data, start=1):
+        conversation = _parse_conversation(index, item)
+        if conversation is not None:
+            conversations.append(conversation)
+    return conversations
+
+
+def _damaged(index: int, title: object, problem: str) -> ImportFormatError:
+    name = f"Conversation {index}"
+    if isinstance(title, str) and title.strip():
+        short = " ".join(title.split())
+        name += f" (“{short[:60] + '…' if len(short) > 60 else short}”)"
+    return ImportFormatError(f"{name} in the ChatGPT export is damaged: {problem}. Nothing was imported.")
+
+
+def _time(value: object) -> float | None:
+    # JSON numbers only; bool is an int in Python but never a time, and NaN/inf could sneak in via json.load.
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _parse_conversation(index: int, item: object) -> ImportedConversation | None:
+    if not isinstance(item, dict):
+        raise _damaged(index, None, "it is not a conversation")
+    title = item.get("title")
+    mapping = item.get("mapping")
+    if not isinstance(mapping, dict):
+        raise _damaged(index, title, "its list of messages is missing")
+
+    roots, kids = _tree(mapping)
+    messages: list[ImportedMessage] = []
+    anchor: dict[str, str | None] = {}  # node id -> nearest kept node at or above it
+    malformed = 0
+    # Depth-first, children in ChatGPT's order; each entry carries the nearest kept ancestor and the
+    # reasoning (o1/o3 thoughts) waiting for the next assistant message on this branch.
+    stack: list[tuple[str, str | None, str | None]] = [(root, None, None) for root in reversed(roots)]
+    while stack:
+        node_id, kept_parent, reasoning = stack.pop()
+        node = mapping[node_id]
+        # A node that is not a dict is read as a broken message (counted), unless it is null.
+        message = node.get("message") if isinstance(node, dict) else node
+        try:
+            kept, thoughts = _read(message)
+        except _Malformed:
+            kept, thoughts = None, None
+            malformed += 1
+        if thoughts:
+            reasoning = f"{reasoning}\n\n{thoughts}" if reasoning else thoughts
+        if kept is not None:
+            messages.append(_imported(node_id, kept_parent, kept, reasoning))
+            reasoning = None  # used by this answer, or (after a user message) belonged to an earlier turn
+            kept_parent = node_id
+        anchor[node_id] = kept_parent
+        children = kids.get(node_id)
+        if children:  # most nodes are leaves or have one child: keep this loop tight
+            stack.extend([(child, kept_parent, reasoning) for child in reversed(children)])
+
+    if len(anchor) < len(mapping):
+        # Every node has one parent, so the nodes no root reaches are those on (or under) a parent loop.
+        raise _damaged(index, title, "its messages form a loop")
+    if not messages:
+        if malformed:
+            raise _damaged(index, title, "none of its messages can be read")
+        return None
+    return _conversation(item, title, messages, anchor)
+
+
+def _tree(mapping: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
+    """The roots and each node's ordered children. The ``parent`` fields are the truth (a node has one),
+    ``children`` only give the order: ChatGPT lists siblings oldest first, as Moss does."""
+    roots: list[str] = []
+    kids: dict[str, list[str]] = {}
+    for node_id, node in mapping.items():
+        parent = node.get("parent") if isinstance(node, dict) else None
+        if not isinstance(parent, str) or parent not in mapping:
+            parent = None  # a root, or an orphan whose parent was lost: tolerated, it becomes a root
+        if parent is None:
+            roots.append(node_id)
+        else:
+            kids.setdefault(parent, []).append(node_id)
+    for parent, children in kids.items():
+        listed = mapping[parent].get("children") if isinstance(mapping[parent], dict) else None
+        if len(children) > 1 and isinstance(listed, list):
+            order = {child: position for position, child in enumerate(listed) if isinstance(child, str)}
+            children.sort(key=lambda child: order.get(child, len(order)))  # stable: unlisted keep file order
+    return roots, kids
+
+
+def _read(message: object) -> tuple[_Kept | None, str | None]:
+    """What a message contributes: a visible user/assistant message, or reasoning text, or nothing."""
+    if message is None:
+        return None, None  # the root node, and nodes ChatGPT emptied
+    if not isinstance(message, dict):
+        raise _Malformed
+    author, content, metadata = message.get("author"), message.get("content"), message.get("metadata") or {}
+    if not isinstance(author, dict) or not isinstance(content, dict) or not isinstance(metadata, dict):
+        raise _Malformed
+    role = _ROLES.get(author.get("role"))
+    kind = content.get("content_type")
+    if role is Role.ASSISTANT and kind == "thoughts":
+        return None, _thoughts(content.get("thoughts"))
+    if role is None or message.get("recipient", "all") not in ("all", None):
+        return None, None  # system and tool messages, and tool calls (to the browser, python, memory...)
+    if metadata.get("is_visually_hidden_from_conversation") is True:
+        return None, None
+    if kind in ("text", "multimodal_text"):
+        text = _parts(content.get("parts"))
+    elif kind == "code":
+        text = _code(content.get("text"), content.get("language"))
+    else:
+        return None, None  # tool output, quotes, custom instructions, memory, recaps...
+    if not text:
+        return None, None
+    return _Kept(role, text, _time(message.get("create_time")), metadata), None
+
+
+def _parts(parts: object) -> str:
+    if not isinstance(parts, list):
+        raise _Malformed
+    pieces = []
+    for part in parts:
+        if isinstance(part, str):
+            piece = part.strip()
+        elif isinstance(part, dict):
+            kind = part.get("content_type")
+            transcript = part.get("text")  # voice mode keeps what was said next to the audio
+            if kind == "audio_transcription" and isinstance(transcript, str):
+                piece = transcript.strip()
+            else:
+                piece = _PLACEHOLDERS.get(kind, "[attachment]")
+        else:
+            continue  # null and numbers carry nothing to show
+        if piece:
+            pieces.append(piece)
+    return "\n\n".join(pieces)
+
+
+def _code(text: object, language: object) -> str:
+    if not isinstance(text, str):
+        raise _Malformed
+    if not text.strip():
+        return ""
+    tag = language if isinstance(language, str) and language != "unknown" else ""
+    return f"```{tag}\n{text.strip(chr(10))}\n```"
+
+
+def _thoughts(thoughts: object) -> str | None:
+    """o1/o3 thoughts as plain reasoning: each summary on its own line above its text, blank lines between."""
+    if not isinstance(thoughts, list):
+        raise _Malformed
+    items = []
+    for thought in thoughts:
+        if not isinstance(thought, dict):
+            continue
+        summary, body = thought.get("summary"), thought.get("content")
+        # Summaries sometimes come wrapped in Markdown bold; the heading line stays plain.
+        heading = summary.strip().removeprefix("**").removesuffix("**").strip() if isinstance(summary, str) else ""
+        text = body.strip() if isinstance(body, str) else ""
+        item = "\n".join(line for line in (heading, text) if line)
+        if item:
+            items.append(item)
+    return "\n\n".join(items) or None
+
+
+def _imported(key: str, parent_key: str | None, kept: _Kept, reasoning: str | None) -> ImportedMessage:
+    assistant = kept.role is Role.ASSISTANT
+    model = kept.metadata.get("model_slug")
+    finish = kept.metadata.get("finish_details")
+    finish_type = finish.get("type") if isinstance(finish, dict) else None
+    return ImportedMessage(
+        key=key,
+        parent_key=parent_key,
+        role=kept.role,
+        content=kept.content,
+        reasoning=reasoning if assistant else None,
+        model=model if assistant and isinstance(model, str) else "",
+        created_at=kept.created_at,
+        finish_reason=_FINISH_REASONS.get(finish_type) if isinstance(finish_type, str) else None,
+        status=MessageStatus.COMPLETE,
+    )
+
+
+def _conversation(
+    item: dict[str, Any], title: object, messages: list[ImportedMessage], anchor: dict[str, str | None]
+) -> ImportedConversation:
+    clean_title = title.strip() if isinstance(title, str) else ""
+    create_time = _time(item.get("create_time"))
+    times = [message.created_at for message in messages if message.created_at is not None]
+    created_at = create_time if create_time is not None else min(times, default=0.0)
+    updated_at = _time(item.get("update_time"))
+    if updated_at is None:
+        updated_at = max(times, default=created_at)
+
+    current = item.get("current_node")
+    current_key = anchor.get(current) if isinstance(current, str) else None
+    if current_key is None:
+        # No usable current_node: the newest message. Untimed ones count as oldest; ties go to the later
+        # one in tree order, which for a conversation without any times is the end of the last branch.
+        times_or_none = [message.created_at for message in messages]
+        newest = max(range(len(messages)), key=lambda i: (times_or_none[i] is not None, times_or_none[i] or 0.0, i))
+        current_key = messages[newest].key
+
+    uid = next((v for v in (item.get("conversation_id"), item.get("id")) if isinstance(v, str) and v), None)
+    if uid is None:  # never seen in real exports; stable, so that importing twice still adds it once
+        seed = f"{clean_title}\n{item.get('create_time')!r}".encode()
+        uid = hashlib.sha1(seed, usedforsecurity=False).hexdigest()
+
+    return ImportedConversation(
+        uid=f"chatgpt-{uid}",
+        title=clean_title or UNTITLED,
+        created_at=created_at,
+        updated_at=updated_at,
+        messages=tuple(messages),
+        current_key=current_key,
+        model=_model(item, messages, current_key),
+        source=SOURCE,
+    )
+
+
+def _model(item: dict[str, Any], messages: list[ImportedMessage], current_key: str) -> str:
+    """The conversation's model: ChatGPT's default for it, else the last one that answered on the active
+    path, else the last one that answered anywhere."""
+    default = item.get("default_model_slug")
+    if isinstance(default, str) and default:
+        return default
+    by_key = {message.key: message for message in messages}
+    key: str | None = current_key
+    while key is not None:
+        if by_key[key].model:
+            return by_key[key].model
+        key = by_key[key].parent_key
+    return next((message.model for message in reversed(messages) if message.model), "")

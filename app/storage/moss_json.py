@@ -1,0 +1,206 @@
+"""Moss's own export format, ``moss.history`` (documented in docs/history-format.md).
+
+One JSON object holding whole conversations, every branch included, so an export imported into another
+Moss gives back exactly what was there. Reading is strict: a file that does not validate is rejected
+whole with the first problem named, and nothing is imported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from app import __version__
+from app.core.errors import ImportFormatError
+from app.core.history import ConversationInfo, ImportedConversation, ImportedMessage, MessageStatus, StoredMessage
+from app.core.types import ReasoningEffort, Role
+
+FORMAT = "moss.history"
+VERSION = 1
+
+
+def to_moss_json(items: list[tuple[ConversationInfo, list[StoredMessage]]]) -> dict[str, Any]:
+    """The export document for conversations with all their messages (parents before children)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "exported_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "app": f"Moss {__version__}",
+        "conversations": [_conversation_json(info, messages) for info, messages in items],
+    }
+
+
+def _conversation_json(info: ConversationInfo, messages: list[StoredMessage]) -> dict[str, Any]:
+    return {
+        "uid": info.uid,
+        "title": info.title,
+        "title_by_user": info.title_by_user,
+        "created_at": info.created_at,
+        "updated_at": info.updated_at,
+        "model": info.model,
+        "reasoning_effort": info.reasoning_effort.value,
+        "system_prompt": info.system_prompt,
+        "sampling": info.sampling,
+        "pinned": info.pinned,
+        "source": info.source,
+        "current_message": None if info.current_leaf_id is None else str(info.current_leaf_id),
+        "messages": [
+            {
+                "id": str(m.id),
+                "parent": None if m.parent_id is None else str(m.parent_id),
+                "role": m.role.value,
+                "content": m.content,
+                "reasoning": m.reasoning,
+                "model": m.model,
+                "created_at": m.created_at,
+                "status": m.status.value,
+                "finish_reason": m.finish_reason,
+                "prompt_tokens": m.prompt_tokens,
+                "completion_tokens": m.completion_tokens,
+                "tokens_per_second": m.tokens_per_second,
+                "time_to_first_token_s": m.ttft_s,
+            }
+            for m in messages
+        ],
+    }
+
+
+def looks_like_moss_json(data: object) -> bool:
+    return isinstance(data, dict) and data.get("format") == FORMAT
+
+
+def parse_moss_json(data: object) -> list[ImportedConversation]:
+    """Validate and read a ``moss.history`` document; raises ImportFormatError on the first problem."""
+    if not looks_like_moss_json(data):
+        raise ImportFormatError('This file is not a Moss history export (its "format" is not "moss.history").')
+    assert isinstance(data, dict)
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise ImportFormatError('This Moss export has no valid "version"; it may be damaged. Nothing was imported.')
+    if version > VERSION:
+        raise ImportFormatError(
+            f"This export was written by a newer Moss (format version {version}; this Moss reads up to {VERSION}). "
+            "Update Moss to import it. Nothing was imported."
+        )
+    conversations = data.get("conversations")
+    if not isinstance(conversations, list):
+        raise ImportFormatError(
+            'This Moss export has no "conversations" list; it may be damaged. Nothing was imported.'
+        )
+    return [_read_conversation(item, n) for n, item in enumerate(conversations, 1)]
+
+
+class _Reader:
+    """Typed field access that names the place of a bad value in its error."""
+
+    def __init__(self, item: object, where: str) -> None:
+        if not isinstance(item, dict):
+            raise ImportFormatError(f"{where} in this Moss export is not an object. Nothing was imported.")
+        self.item = item
+        self.where = where
+
+    def fail(self, name: str, wanted: str) -> ImportFormatError:
+        return ImportFormatError(
+            f'{self.where} in this Moss export has a bad "{name}" ({wanted} expected). Nothing was imported.'
+        )
+
+    def text(self, name: str, default: str | None = None, *, optional: bool = False) -> Any:
+        value = self.item.get(name, default)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(name, "text")
+        return value
+
+    def number(self, name: str, *, optional: bool = True, integer: bool = False) -> Any:
+        value = self.item.get(name)
+        if value is None and optional:
+            return None
+        ok = isinstance(value, int) if integer else isinstance(value, int | float) and math.isfinite(value)
+        if not ok or isinstance(value, bool):
+            raise self.fail(name, "a whole number" if integer else "a number")
+        return value
+
+    def flag(self, name: str) -> bool:
+        value = self.item.get(name, False)
+        if not isinstance(value, bool):
+            raise self.fail(name, "true or false")
+        return value
+
+
+def _read_conversation(item: object, n: int) -> ImportedConversation:
+    r = _Reader(item, f"Conversation {n}")
+    uid = r.text("uid")
+    if not uid.strip():
+        raise r.fail("uid", "a non-empty id")
+    sampling = r.item.get("sampling", {})
+    if not isinstance(sampling, dict):
+        raise r.fail("sampling", "an object")
+    try:
+        effort = ReasoningEffort(r.text("reasoning_effort", "medium"))
+    except ValueError:
+        raise r.fail("reasoning_effort", "low, medium or high") from None
+    raw_messages = r.item.get("messages")
+    if not isinstance(raw_messages, list):
+        raise r.fail("messages", "a list")
+    messages: list[ImportedMessage] = []
+    seen: set[str] = set()
+    for m, raw in enumerate(raw_messages, 1):
+        message = _read_message(raw, f"Message {m} of conversation {n}")
+        if message.key in seen:
+            raise ImportFormatError(f"Conversation {n} in this Moss export repeats the message id {message.key!r}.")
+        if message.parent_key is not None and message.parent_key not in seen:
+            raise ImportFormatError(
+                f"Message {m} of conversation {n} in this Moss export comes before its parent; the file is damaged."
+            )
+        seen.add(message.key)
+        messages.append(message)
+    current = r.text("current_message", optional=True)
+    if current is not None and current not in seen:
+        raise r.fail("current_message", "the id of one of its messages")
+    created = r.number("created_at", optional=False)
+    return ImportedConversation(
+        uid=uid,
+        title=r.text("title", ""),
+        title_by_user=r.flag("title_by_user"),
+        created_at=float(created),
+        updated_at=float(r.number("updated_at") or created),
+        messages=tuple(messages),
+        current_key=current,
+        model=r.text("model", ""),
+        system_prompt=r.text("system_prompt", ""),
+        reasoning_effort=effort,
+        sampling=sampling,
+        pinned=r.flag("pinned"),
+        source=r.text("source", "moss"),
+    )
+
+
+def _read_message(raw: object, where: str) -> ImportedMessage:
+    r = _Reader(raw, where)
+    try:
+        role = Role(r.text("role"))
+    except ValueError:
+        raise r.fail("role", "system, user or assistant") from None
+    try:
+        status = MessageStatus(r.text("status", "complete"))
+    except ValueError:
+        raise r.fail("status", "complete, streaming or interrupted") from None
+    if status == MessageStatus.STREAMING:
+        status = MessageStatus.INTERRUPTED  # it is not being written by anyone here
+    return ImportedMessage(
+        key=r.text("id"),
+        parent_key=r.text("parent", optional=True),
+        role=role,
+        content=r.text("content"),
+        reasoning=r.text("reasoning", optional=True),
+        model=r.text("model", ""),
+        created_at=r.number("created_at"),
+        status=status,
+        finish_reason=r.text("finish_reason", optional=True),
+        prompt_tokens=r.number("prompt_tokens", integer=True),
+        completion_tokens=r.number("completion_tokens", integer=True),
+        tokens_per_second=r.number("tokens_per_second"),
+        ttft_s=r.number("time_to_first_token_s"),
+    )
