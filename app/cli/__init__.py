@@ -1,4 +1,4 @@
-"""Headless sub-commands (``moss chat``, ``moss models …``). No Qt is imported here.
+"""Headless sub-commands (``moss chat``, ``moss models …``, ``moss history …``). No Qt is imported here.
 
 They run the same engine and hub code as the GUI. A :class:`UserError` becomes one line on stderr naming
 the problem and what to do, and exit code 2; no traceback.
@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, models
+from app.cli import chat, history, models
 from app.cli.chat import EXIT_INTERRUPTED, load_conversation
 from app.core.errors import UserError
 from app.platform.paths import AppPaths
@@ -25,6 +25,7 @@ __all__ = ["EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_USER_ERROR", "add_commands", "l
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat.add_commands(subparsers)
     models.add_commands(subparsers)
+    history.add_commands(subparsers)
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
         code = chat.run(args, paths)
         if code is None:
             code = models.run(args, paths)
+        if code is None:
+            code = history.run(args, paths)
         if code is not None:
             return code
     except UserError as exc:

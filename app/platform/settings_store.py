@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from app.core.errors import UserError
+from app.core.files import write_atomically
 from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,17 +38,7 @@ def save_settings(path: Path, settings: Settings) -> None:
     """Write settings atomically: a temporary file in the same folder, flushed, then renamed over the old one."""
     text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, text.encode("utf-8"))
     except OSError as exc:
         raise UserError(
             f"Could not save settings to {path}: {exc.strerror or exc}. Check free disk space and permissions."

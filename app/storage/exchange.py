@@ -14,7 +14,8 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ImportFormatError
+from app.core.errors import ImportFormatError, UserError
+from app.core.files import write_atomically
 from app.core.history import ConversationInfo, ImportedConversation, ImportReport, MessageStatus, StoredMessage
 from app.core.types import Role
 from app.storage.chatgpt_import import looks_like_chatgpt_export, parse_chatgpt_export
@@ -35,6 +36,17 @@ def export_text(store: HistoryStore, conversation_ids: list[int], fmt: str) -> s
         return json.dumps(to_moss_json(items), ensure_ascii=False, indent=1) + "\n"
     parts = [to_markdown(store.conversation(cid), store.path(cid)) for cid in conversation_ids]
     return "\n---\n\n".join(parts)
+
+
+def save_export(store: HistoryStore, conversation_ids: list[int], fmt: str, target: Path) -> None:
+    """Write an export to ``target`` whole or not at all; a full disk is a UserError that says so."""
+    text = export_text(store, conversation_ids, fmt)
+    try:
+        write_atomically(target, text.encode("utf-8"))
+    except OSError as exc:
+        raise UserError(
+            f"Could not write {target}: {exc.strerror or exc}. Check free disk space and permissions."
+        ) from exc
 
 
 def to_markdown(info: ConversationInfo, path: list[StoredMessage]) -> str:

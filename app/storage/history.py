@@ -324,6 +324,16 @@ class HistoryStore:
             return 0
         return int(self._db.execute(f"{_PATH_UP} SELECT count(*) FROM up", {"leaf": leaf}).fetchone()[0])
 
+    def position_from_leaf(self, conversation_id: int, message_id: int) -> int | None:
+        """How many messages come after ``message_id`` on the active path (0: it is the last); None: not on it."""
+        leaf = self._leaf(conversation_id)
+        if leaf is None:
+            return None
+        row = self._db.execute(
+            f"{_PATH_UP} SELECT depth FROM up WHERE id = :id", {"leaf": leaf, "id": message_id}
+        ).fetchone()
+        return None if row is None else int(row[0])
+
     def snapshot(self, conversation_id: int, *, through: int | None = None) -> tuple[Message, ...]:
         """What the model is fed: the system prompt, then the active path (or the path ending at ``through``).
 

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_NAME, __version__
+from app.core.errors import UserError
 from app.core.settings import Settings
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
@@ -18,7 +19,7 @@ from app.platform.settings_store import load_settings, save_settings
 from app.qt.engine_worker import EngineController
 from app.qt.logging_bridge import install_qt_log_bridge
 from app.qt.models_controller import ModelsController
-from app.storage.memory import MemoryConversationStore
+from app.storage.history import HistoryStore
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
 from app.ui.theme import apply_theme
@@ -40,10 +41,13 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 def build_main_window(
     paths: AppPaths, settings: Settings, controller: EngineController, models: ModelsController | None = None
 ) -> MainWindow:
+    """The main window over the history in ``paths`` (raises HistoryError for a history from a newer Moss)."""
     starter = starter_model_path()
+    store = HistoryStore.open(paths.history_file)
+    store.purge_deleted()  # what was deleted in an earlier session (Undo lasts as long as the window)
     return MainWindow(
         controller,
-        MemoryConversationStore(),
+        store,
         settings,
         lambda s: save_settings(paths.settings_file, s),
         str(starter) if starter else None,
@@ -81,7 +85,14 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     app.aboutToQuit.connect(controller.shutdown)
     models = build_models_controller(paths, settings, controller)
     app.aboutToQuit.connect(models.shutdown)  # pauses a running download: it continues next time
-    window = build_main_window(paths, settings, controller, models)
+    try:
+        window = build_main_window(paths, settings, controller, models)
+    except UserError as exc:  # a history written by a newer Moss: say so and leave the file alone
+        QMessageBox.critical(None, APP_NAME, exc.message)
+        controller.shutdown()
+        models.shutdown()
+        return 2
+    app.aboutToQuit.connect(window.store.close)
     window.show()
     initial = model_path or first_model(settings)
     if initial:

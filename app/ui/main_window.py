@@ -5,18 +5,17 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtCore import QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
     QHBoxLayout,
     QLabel,
-    QListWidget,
-    QListWidgetItem,
     QMainWindow,
     QProgressBar,
     QPushButton,
@@ -25,12 +24,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.core.history import MessageStatus
 from app.core.settings import Settings
 from app.core.types import (
     FinishReason,
     GenerationResult,
     LoadParams,
-    Message,
     ModelInfo,
     ReasoningEffort,
     Role,
@@ -38,27 +37,35 @@ from app.core.types import (
 from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
-from app.storage.memory import MemoryConversationStore
+from app.qt.task_runner import TaskRunner
+from app.storage.history import HistoryStore
 from app.ui.banner import Banner
 from app.ui.chat_view import ChatView, MessageBubble
 from app.ui.composer import Composer
+from app.ui.history_panel import HistoryPanel
 from app.ui.inference_dialog import InferenceDialog
 from app.ui.model_picker import ModelPicker, model_label
 from app.ui.settings_window import SettingsWindow
+from app.ui.sidebar import Sidebar
 
 log = logging.getLogger(__name__)
 SettingsSaver = Callable[[Settings], None]
 
 
+SAVE_EVERY_S = 1.0  # a streaming reply is saved this often: a crash or kill loses at most this much
+
+
 @dataclass
 class _PendingReply:
-    """The reply being streamed: where it belongs and what has arrived so far."""
+    """The reply being streamed: where it is stored and what has arrived so far."""
 
     request_id: str
-    conversation_id: str
+    conversation_id: int
+    message_id: int
     text: str = ""
     reasoning: str = ""
     bubble: MessageBubble | None = None
+    saved_at: float = 0.0
 
 
 def describe_result(result: GenerationResult) -> str:
@@ -86,7 +93,7 @@ class MainWindow(QMainWindow):
     def __init__(
         self,
         controller: EngineController,
-        store: MemoryConversationStore,
+        store: HistoryStore,
         settings: Settings,
         save_settings: SettingsSaver,
         starter_model: str | None,
@@ -101,30 +108,26 @@ class MainWindow(QMainWindow):
         self._save_settings = save_settings
         self._starter_model = starter_model
         self._pending: _PendingReply | None = None
-        self._current_id = ""
+        self._editing: int | None = None  # the user message being edited (its new version will be a sibling)
+        self._draft_effort = self._default_effort()
+        self._tasks = TaskRunner(self)
         self.setWindowTitle("Moss")
         self.resize(1100, 740)
         self._build()
+        self.history = HistoryPanel(store, self.sidebar, self.chat_view, self.undo_banner, self._tasks, self)
         self._connect()
         self._refresh_models()
         self.new_conversation()
         self._update_state()
+        for notice in store.notices:  # a damaged history set aside, an upgrade with its backup
+            self.show_error(notice)
 
     # -- construction -------------------------------------------------------------------------------------
 
     def _build(self) -> None:
-        sidebar = QWidget()
-        sidebar.setObjectName("sidebar")
-        side = QVBoxLayout(sidebar)
-        side.setContentsMargins(10, 12, 10, 12)
-        self.new_chat_button = QPushButton("New chat")
-        self.new_chat_button.setToolTip("Start a new conversation (Ctrl+N)")
-        self.conversation_list = QListWidget()
-        self.conversation_list.setObjectName("conversationList")
-        self.conversation_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
-        side.addWidget(self.new_chat_button)
-        side.addWidget(self.conversation_list, 1)
+        self.sidebar = Sidebar()
+        self.new_chat_button = self.sidebar.new_chat_button
+        self.conversation_list = self.sidebar.conversation_list
 
         top = QHBoxLayout()
         self.model_picker = ModelPicker()
@@ -142,6 +145,10 @@ class MainWindow(QMainWindow):
             self.demo_banner.add_action("get", "Get gpt-oss…")
         self.demo_banner.add_action("open", "Open a model file…")
         self.error_banner = Banner("errorBanner")
+        self.undo_banner = Banner("banner")
+        self.notice_banner = Banner("banner")
+        self.edit_hint = Banner("banner")
+        self.edit_hint.add_action("cancel", "Cancel edit")
         self.chat_view = ChatView()
         self.chat_view.reasoning_display = self._settings.reasoning_display
         self.composer = Composer()
@@ -181,11 +188,14 @@ class MainWindow(QMainWindow):
         column.addWidget(self.plan_label)
         column.addWidget(self.demo_banner)
         column.addWidget(self.error_banner)
+        column.addWidget(self.undo_banner)
+        column.addWidget(self.notice_banner)
         column.addWidget(self.chat_view, 1)
+        column.addWidget(self.edit_hint)
         column.addWidget(composer_frame)
 
         splitter = QSplitter()
-        splitter.addWidget(sidebar)
+        splitter.addWidget(self.sidebar)
         splitter.addWidget(main)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([240, 860])
@@ -217,13 +227,20 @@ class MainWindow(QMainWindow):
         self.demo_banner.link_activated.connect(self._open_link)
         self.composer.submitted.connect(self.send_message)
         self.effort_picker.activated.connect(self._on_effort_chosen)
-        self.composer.stop_requested.connect(self._controller.stop)
+        self.composer.stop_requested.connect(self._on_escape)
         self.composer.textChanged.connect(self._update_state)
         self.send_button.clicked.connect(self.composer.submit)
         self.stop_button.clicked.connect(self._controller.stop)
-        self.new_chat_button.clicked.connect(self.new_conversation)
-        self.conversation_list.currentItemChanged.connect(self._on_conversation_selected)
+        self.sidebar.new_chat_requested.connect(self.new_conversation)
+        self.history.shown.connect(self._on_conversation_shown)
+        self.history.notice.connect(self.show_notice)
+        self.history.problem.connect(self.show_error)
+        self.chat_view.sibling_requested.connect(self.switch_version)
+        self.chat_view.edit_requested.connect(self.edit_message)
+        self.chat_view.regenerate_requested.connect(self.regenerate)
+        self.edit_hint.action_triggered.connect(lambda _name: self.cancel_edit())
         QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
+        QShortcut(QKeySequence("Ctrl+K"), self, self.sidebar.focus_search)  # Cmd+K on macOS
         QShortcut(QKeySequence.StandardKey.Open, self, self.model_picker.open_file_dialog)
         self.models_button.clicked.connect(lambda: self.open_settings("Models"))
         QShortcut(QKeySequence("Ctrl+,"), self, lambda: self.open_settings("Models"))  # Cmd+, on macOS
@@ -334,48 +351,45 @@ class MainWindow(QMainWindow):
 
     # -- conversations ------------------------------------------------------------------------------------
 
+    @property
+    def store(self) -> HistoryStore:
+        return self._store
+
+    @property
+    def current_id(self) -> int | None:
+        return self.history.current_id
+
     def new_conversation(self) -> None:
-        current = self._store.get(self._current_id) if self._current_id else None
-        if current is not None and not current.messages:
-            self.composer.setFocus()
-            return  # the current chat is still empty: reuse it
-        conversation = self._store.create(
-            system_prompt=self._settings.system_prompt, reasoning_effort=self._default_effort()
-        )
-        self._current_id = conversation.id
-        self._refresh_conversation_list()
-        self._show_conversation()
+        """An empty chat; it is added to the history when its first message is sent."""
+        self.cancel_edit()
+        if self.history.current_id is not None or not self.chat_view.bubbles:
+            self._draft_effort = self._default_effort()
+            self.history.new_draft()
         self.composer.setFocus()
 
-    def _refresh_conversation_list(self) -> None:
-        self.conversation_list.blockSignals(True)
-        self.conversation_list.clear()
-        for conversation in self._store.list():
-            item = QListWidgetItem(conversation.title)
-            item.setData(Qt.ItemDataRole.UserRole, conversation.id)
-            item.setToolTip(conversation.title)
-            self.conversation_list.addItem(item)
-            if conversation.id == self._current_id:
-                self.conversation_list.setCurrentItem(item)
-        self.conversation_list.blockSignals(False)
+    def open_conversation(self, conversation_id: int, scroll_to: int | None = None) -> None:
+        self.history.open(conversation_id, scroll_to)
 
-    def _on_conversation_selected(self, item: QListWidgetItem | None, _previous: QListWidgetItem | None) -> None:
-        if item is None:
-            return
-        self._current_id = item.data(Qt.ItemDataRole.UserRole)
-        self._show_conversation()
-
-    def _show_conversation(self) -> None:
-        conversation = self._store.get(self._current_id)
-        self.effort_picker.setCurrentIndex(self.effort_picker.findData(conversation.reasoning_effort))
-        self.chat_view.show_messages(conversation.messages)
+    @Slot()
+    def _on_conversation_shown(self) -> None:
+        """After the chat view was rebuilt: the effort of this chat, and the reply still streaming into it."""
+        self.cancel_edit()
+        info = self.history.current
+        effort = info.reasoning_effort if info else self._draft_effort
+        self.effort_picker.setCurrentIndex(self.effort_picker.findData(effort))
         pending = self._pending
         if pending is not None:
             pending.bubble = None
-            if pending.conversation_id == self._current_id:
-                pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT, pending.text)
-                if pending.reasoning:
-                    pending.bubble.append_reasoning(pending.reasoning)
+            if pending.conversation_id == self.history.current_id:
+                bubble = self.chat_view.bubble_for(pending.message_id)
+                if bubble is not None:
+                    # The store has the text of the last save; the screen gets all of it.
+                    bubble.set_text(pending.text)
+                    if pending.reasoning:
+                        bubble.thinking.set_finished_text("")
+                        bubble.append_reasoning(pending.reasoning)
+                    pending.bubble = bubble
+        self.chat_view.set_actions_enabled(not self._controller.busy)
         self._update_empty_hint()
 
     def _default_effort(self) -> ReasoningEffort:
@@ -386,7 +400,11 @@ class MainWindow(QMainWindow):
 
     def _on_effort_chosen(self, index: int) -> None:
         """The effort is per conversation and applies from its next turn."""
-        self._store.get(self._current_id).reasoning_effort = ReasoningEffort(self.effort_picker.itemData(index))
+        effort = ReasoningEffort(self.effort_picker.itemData(index))
+        if self.history.current_id is None:
+            self._draft_effort = effort
+        else:
+            self._store.update_settings(self.history.current_id, reasoning_effort=effort)
 
     def _update_empty_hint(self) -> None:
         model = self._controller.model
@@ -398,28 +416,103 @@ class MainWindow(QMainWindow):
             hint = "Pick a model above, or open a .gguf file (Ctrl+O), to start chatting."
         self.chat_view.set_empty_hint(hint)
 
+    # -- versions: edit, regenerate, switch -----------------------------------------------------------------
+
+    def switch_version(self, message_id: int, step: int) -> None:
+        """ "<" or ">" on a message: show its previous or next alternative and the branch below it."""
+        if self._controller.busy:
+            return
+        self._store.switch_sibling(message_id, step)
+        self.history.show_current()
+
+    def edit_message(self, message_id: int) -> None:
+        """Put a sent message back in the composer; sending it adds a new version beside the old one."""
+        if self._controller.busy:
+            return
+        self._editing = message_id
+        self.composer.setPlainText(self._store.message(message_id).content)
+        self.composer.moveCursor(self.composer.textCursor().MoveOperation.End)
+        self.edit_hint.show_message(
+            "Editing a message: Enter sends it as a new version (the old one is kept). Esc cancels."
+        )
+        self.composer.setFocus()
+
+    def cancel_edit(self) -> None:
+        if self._editing is None:
+            return
+        self._editing = None
+        self.edit_hint.hide()
+        self.composer.clear()
+
+    def regenerate(self, message_id: int) -> None:
+        """Write another reply to the same question, kept beside the earlier one(s)."""
+        if self._controller.busy or self._controller.model is None:
+            return
+        reply = self._store.message(message_id)
+        if reply.parent_id is None:
+            return
+        self.error_banner.hide()
+        self._start_reply(reply.conversation_id, reply.parent_id, redraw=True)
+
+    @Slot()
+    def _on_escape(self) -> None:
+        if self._controller.generating:
+            self._controller.stop()
+        else:
+            self.cancel_edit()
+
     # -- chatting -----------------------------------------------------------------------------------------
 
     def send_message(self, text: str) -> None:
         if self._controller.busy:
             return
-        model = self._controller.model
-        if model is None:
+        if self._controller.model is None:
             self.show_error("No model is loaded yet. Pick a model above, or open a .gguf file.")
             return
         self.error_banner.hide()
-        conversation = self._store.append(self._current_id, Message(Role.USER, text))
-        self.chat_view.add_bubble(Role.USER, text)
+        conversation_id = self.history.current_id
+        if conversation_id is None:
+            info = self._store.create_conversation(
+                system_prompt=self._settings.system_prompt,
+                reasoning_effort=self._draft_effort,
+                model=model_label(self._controller.model.path),
+            )
+            conversation_id = self.history.current_id = info.id
+        editing, self._editing = self._editing, None
+        self.edit_hint.hide()
+        if editing is not None:
+            parent = self._store.message(editing).parent_id
+        else:
+            parent = self._store.conversation(conversation_id).current_leaf_id
+        user = self._store.add_message(conversation_id, parent, Role.USER, text)
+        if editing is None:
+            bubble = self.chat_view.add_bubble(Role.USER, text)
+            self.chat_view.bind(bubble, user)
+        self.composer.clear()
+        self._start_reply(conversation_id, user.id, redraw=editing is not None)
+
+    def _start_reply(self, conversation_id: int, parent_id: int, *, redraw: bool) -> None:
+        """Ask the model for a reply to the path ending at ``parent_id``, stored as it streams."""
+        model = self._controller.model
+        assert model is not None
+        info = self._store.conversation(conversation_id)
+        snapshot = self._store.snapshot(conversation_id, through=parent_id)
         params = dataclasses.replace(
             model.default_params,  # the sampling the model's makers recommend
             max_tokens=self._settings.max_tokens,
-            reasoning_effort=conversation.reasoning_effort,
+            reasoning_effort=info.reasoning_effort,
         )
-        request_id = self._controller.send(conversation.snapshot(), params)
-        bubble = self.chat_view.add_bubble(Role.ASSISTANT)
-        self._pending = _PendingReply(request_id, conversation.id, bubble=bubble)
-        self.composer.clear()
-        self._refresh_conversation_list()
+        reply = self._store.add_message(
+            conversation_id, parent_id, Role.ASSISTANT, model=model_label(model.path), status=MessageStatus.STREAMING
+        )
+        request_id = self._controller.send(snapshot, params)
+        self._pending = _PendingReply(request_id, conversation_id, reply.id, saved_at=time.monotonic())
+        if redraw:
+            self.history.show_current()  # the new branch replaces what was shown below the edit
+        else:
+            self._pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT)
+            self.chat_view.bind(self._pending.bubble, reply)
+        self.history.refresh_list()
         self._update_state()
 
     @Slot(str, str, str)
@@ -435,6 +528,10 @@ class MainWindow(QMainWindow):
             pending.text += text
             if pending.bubble is not None:
                 pending.bubble.append_text(text)
+        now = time.monotonic()
+        if now - pending.saved_at >= SAVE_EVERY_S:
+            pending.saved_at = now
+            self._save(lambda: self._store.save_partial(pending.message_id, pending.text, pending.reasoning or None))
 
     @Slot(str, object)
     def _on_reply_finished(self, request_id: str, result: GenerationResult) -> None:
@@ -442,13 +539,30 @@ class MainWindow(QMainWindow):
         if pending is None or pending.request_id != request_id:
             return
         self._pending = None
-        if result.content or result.finish_reason != FinishReason.CANCELLED:
-            self._store.append(pending.conversation_id, Message(Role.ASSISTANT, result.content, result.reasoning))
-        if pending.bubble is not None:
-            pending.bubble.set_text(result.content)
-            pending.bubble.set_meta(describe_result(result))
+        if not (result.content or result.reasoning) and result.finish_reason == FinishReason.CANCELLED:
+            self._save(lambda: self._store.remove_message(pending.message_id))  # stopped before a word
+            if pending.conversation_id == self.history.current_id:
+                self.history.show_current()
+        else:
+            stats = result.stats
+            self._save(
+                lambda: self._store.finish_message(
+                    pending.message_id,
+                    result.content,
+                    result.reasoning,
+                    finish_reason=result.finish_reason.value,
+                    prompt_tokens=stats.prompt_tokens,
+                    completion_tokens=stats.completion_tokens,
+                    tokens_per_second=stats.tokens_per_second,
+                    ttft_s=stats.time_to_first_token_s,
+                )
+            )
+            if pending.bubble is not None:
+                pending.bubble.set_text(result.content)
+                pending.bubble.set_meta(describe_result(result))
         tps = result.stats.tokens_per_second
         self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+        self.history.refresh_list()  # the first reply may have improved the title
         self._update_state()
 
     @Slot(str, str)
@@ -457,10 +571,29 @@ class MainWindow(QMainWindow):
         if pending is None or pending.request_id != request_id:
             return
         self._pending = None
+        if pending.text or pending.reasoning:
+            self._save(
+                lambda: self._store.finish_message(
+                    pending.message_id, pending.text, pending.reasoning or None, finish_reason="error"
+                )
+            )
+        else:
+            self._save(lambda: self._store.remove_message(pending.message_id))
         if pending.bubble is not None:
             pending.bubble.set_meta("No reply: " + message)
         self.show_error(message)
         self._update_state()
+
+    def _save(self, write: Callable[[], object]) -> None:
+        """Run a history write; a failure (full disk, a locked file) is shown, and the chat goes on."""
+        try:
+            write()
+        except Exception as exc:  # sqlite3 and OS errors alike: the person must hear of it
+            log.exception("could not save to the history")
+            self.show_error(f"Moss could not save this conversation: {exc}. Check free disk space.")
+
+    def show_notice(self, text: str) -> None:
+        self.notice_banner.show_message(html.escape(text))
 
     # -- state --------------------------------------------------------------------------------------------
 
@@ -479,6 +612,7 @@ class MainWindow(QMainWindow):
             else "Only reasoning models such as gpt-oss have a reasoning effort."
         )
         self.send_button.setEnabled(model is not None and not c.busy and bool(self.composer.toPlainText().strip()))
+        self.chat_view.set_actions_enabled(not c.busy and model is not None)
         self.stop_button.setVisible(c.generating)
         self.send_button.setVisible(not c.generating)
         if loading:
@@ -503,6 +637,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._controller.stop()
+        self._tasks.wait()
+        self._save(self._store.purge_deleted)  # Undo ends with the window: deleted chats go for good
         if self._settings_window is not None:
             self._settings_window.close()
         super().closeEvent(event)

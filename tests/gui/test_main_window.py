@@ -59,8 +59,9 @@ def test_send_a_message_and_see_the_reply(
     assert user.role == Role.USER and user.text == "What is the capital of France?"
     assert reply.role == Role.ASSISTANT and reply.text == result.content and reply.text.strip()
     assert "tokens" in window.speed_label.text()
-    assert window.conversation_list.count() == 1
-    assert window.conversation_list.item(0).text() == "What is the capital of France?"
+    assert window.conversation_list.count() == 2  # the "Today" heading and the chat
+    assert window.conversation_list.item(0).text() == "Today"
+    assert window.conversation_list.item(1).text() == "What is the capital of France?"
     assert window.send_button.isVisible() and not window.stop_button.isVisible()
 
 
@@ -113,9 +114,9 @@ def test_conversations_switch_and_keep_their_messages(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_message("Say hello.")
     window.new_conversation()
-    assert window.chat_view.bubbles == [] and window.conversation_list.count() == 2
-    window.new_conversation()  # an empty chat is reused, not multiplied
-    assert window.conversation_list.count() == 2
+    assert window.chat_view.bubbles == [] and window.conversation_list.count() == 2  # heading + the chat
+    window.new_conversation()  # an empty chat is not added to the history
+    assert window.conversation_list.count() == 2 and window.current_id is None
     first = window.conversation_list.item(1)
     window.conversation_list.setCurrentItem(first)
     assert [b.role for b in window.chat_view.bubbles] == [Role.USER, Role.ASSISTANT]
