@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 5000
 _SIDE_FILES = ("-wal", "-shm")
+_SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # primary result codes (the low byte of an extended code)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,10 @@ def open_database(path: Path, migrations: Sequence[str] = MIGRATIONS) -> OpenedD
     try:
         connection = _open_checked(path)
     except sqlite3.DatabaseError as exc:
+        if not is_damaged(exc):  # locked by another process, no permission: not a reason to move the file
+            raise HistoryError(
+                f"Moss could not open your history at {path}: {exc}. Close other copies of Moss and try again."
+            ) from exc
         aside = set_aside(path)
         log.error("history database %s is unreadable (%s); moved to %s", path, exc, aside)
         notices.append(
@@ -68,6 +73,15 @@ def open_database(path: Path, migrations: Sequence[str] = MIGRATIONS) -> OpenedD
         connection.close()
         raise
     return OpenedDatabase(connection, tuple(notices))
+
+
+def is_damaged(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file is not a database or is corrupt (as opposed to busy or unreadable)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc)
+    return "not a database" in text or "malformed" in text
 
 
 def _open_checked(path: Path) -> sqlite3.Connection:

@@ -90,6 +90,8 @@ def _message_note(message: StoredMessage) -> str:
 def read_import_file(path: Path) -> list[ImportedConversation]:
     """Read a Moss JSON export, a ChatGPT ``conversations.json``, or the ChatGPT export .zip holding it."""
     data = _load_json(path)
+    if data == []:
+        return []  # ChatGPT's export of an account without chats
     if looks_like_moss_json(data):
         return parse_moss_json(data)
     if looks_like_chatgpt_export(data):

@@ -125,13 +125,19 @@ class HistoryStore:
     def find(self, ref: str) -> ConversationInfo:
         """A conversation by its number (as listed) or by its uid or a unique start of it."""
         ref = ref.strip()
+        not_a_number: HistoryError | None = None
         if ref.isdigit():
-            return self.conversation(int(ref))
+            try:
+                return self.conversation(int(ref))
+            except HistoryError as missing:  # it may still be the start of a uid
+                not_a_number = missing
         rows = self._db.execute(
             f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL AND c.uid >= ? "
             "AND c.uid < ? LIMIT 2",
             (ref, ref + "\U0010ffff"),
         ).fetchall()
+        if not rows and not_a_number is not None:
+            raise not_a_number
         if len(rows) != 1 or len(ref) < 4:
             problem = "matches several conversations" if len(rows) > 1 else "matches no conversation"
             raise HistoryError(f"“{ref}” {problem}; use the number `moss history list` shows.")
@@ -283,7 +289,8 @@ class HistoryStore:
             )
             message = self.message(message_id)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), message.conversation_id))
-            self._auto_title(message.conversation_id)
+            if message.sibling_index == 0 and self._is_first_question(message.parent_id):
+                self._auto_title(message.conversation_id, refine=True)
         return message
 
     def remove_message(self, message_id: int) -> int | None:
@@ -392,7 +399,7 @@ class HistoryStore:
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The store's connection, for its sibling modules (search, import); not for the front ends."""
+        """The store's connection, for the storage modules that work on it (search, import and export)."""
         return self._db
 
     # -- internals ----------------------------------------------------------------------------------------
@@ -429,6 +436,13 @@ class HistoryStore:
         ).fetchall()
         return int(rows[-1][0])
 
+    def _is_first_question(self, message_id: int | None) -> bool:
+        """Whether ``message_id`` is the conversation's first message (a root, and the oldest of them)."""
+        if message_id is None:
+            return False
+        first = self.message(message_id)
+        return first.parent_id is None and first.sibling_index == 0
+
     def _first_exchange(self, conversation_id: int) -> tuple[str, str]:
         """The first user message and the reply to it on the active path ("" when missing)."""
         path = self.path(conversation_id)
@@ -438,11 +452,13 @@ class HistoryStore:
         reply = next((m for m in path if m.parent_id == user.id and m.role == Role.ASSISTANT), None)
         return user.content, reply.content if reply and reply.status == MessageStatus.COMPLETE else ""
 
-    def _auto_title(self, conversation_id: int) -> None:
+    def _auto_title(self, conversation_id: int, *, refine: bool = False) -> None:
+        """Title a conversation from its first exchange: when its first message arrives, and once more
+        (``refine``) when the first reply to it is done. Later edits and branches leave the title alone."""
         row = self._db.execute(
             "SELECT title_by_user, title FROM conversations WHERE id = ?", (conversation_id,)
         ).fetchone()
-        if row is None or row[0]:
+        if row is None or row[0] or (row[1] and not refine):
             return
         user, reply = self._first_exchange(conversation_id)
         title = auto_title(user, reply) if user else ""

@@ -4,7 +4,7 @@ import pytest
 
 from app.core.conversation import NEW_CONVERSATION_TITLE, auto_title, title_from_text
 from app.core.settings import Settings
-from app.core.types import Message, Role
+from app.core.types import Message
 
 
 def test_title_is_first_line_cut_at_a_word() -> None:

@@ -65,7 +65,7 @@ def test_a_conversation_survives_reopening_with_its_settings(tmp_path: Path) -> 
         {"temperature": 0.3},
     )
     assert info.message_count == 2
-    [question, answer] = store.path(info.id)
+    [_question, answer] = store.path(info.id)
     assert answer.reasoning == "Short wavelengths scatter more." and answer.status == MessageStatus.COMPLETE
     assert (answer.completion_tokens, answer.tokens_per_second, answer.ttft_s, answer.finish_reason) == (
         5,
