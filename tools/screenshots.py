@@ -64,6 +64,7 @@ def main(out_dir: Path) -> None:
         print(out_dir / f"main-window-{mode}.png")
         reasoning_scene(out_dir, mode)
         models_scene(out_dir, mode)
+        history_scene(out_dir, mode)
 
 
 def reasoning_scene(out_dir: Path, mode: str) -> None:
@@ -147,6 +148,88 @@ def models_scene(out_dir: Path, mode: str) -> None:
         models.shutdown()
         controller.shutdown()
     print(out_dir / f"models-{mode}.png")
+
+
+HISTORY = [  # (title, days ago, pinned, first question)
+    ("Packing list for Lisbon", 0, True, "What should I pack for four days in Lisbon in May?"),
+    ("Lighthouse story ideas", 0, False, "Give me story ideas about a lighthouse keeper."),
+    ("Explain the KV cache", 0, False, "How does the KV cache make generation faster?"),
+    ("Sourdough starter smells odd", 1, False, "My sourdough starter smells like nail polish. Is it ruined?"),
+    ("Rust borrow checker error", 3, False, "Why does the borrow checker reject this loop?"),
+    ("Birthday card for Ana", 5, False, "Write a short birthday card for my sister Ana."),
+    ("Mixture of experts, simply", 12, False, "Explain mixture of experts like I'm new to ML."),
+    ("Lighthouses of Portugal", 40, False, "Which lighthouses in Portugal can you visit?"),
+    ("Tax return checklist", 200, False, "What do I need for my tax return?"),
+]
+
+
+def history_scene(out_dir: Path, mode: str) -> None:
+    """The sidebar with a real history (grouped by day, one pinned), a reply with two versions, and search."""
+    import time
+
+    from app.core.types import Role
+    from app.storage.history import HistoryStore
+
+    paths = AppPaths.resolve(tempfile.mkdtemp(prefix="moss-shots-"))
+    paths.ensure()
+    store = HistoryStore.open(paths.history_file)
+    now = time.time()
+    shown = 0
+    for title, days, pinned, question in HISTORY:
+        info = store.create_conversation()
+        user = store.add_message(info.id, None, Role.USER, question)
+        store.add_message(info.id, user.id, Role.ASSISTANT, "Here is a short answer to get you going.")
+        if title == "Lighthouse story ideas":
+            shown = info.id
+            store.add_message(
+                info.id,
+                user.id,
+                Role.ASSISTANT,
+                "1. A keeper who logs every passing ship finds one that is not on any register.\n"
+                "2. The light fails on the night of a storm and the keeper's daughter rows out.\n"
+                "3. An automated lighthouse keeps a retired keeper's habits, down to the kettle.",
+            )
+            follow = store.add_message(info.id, store.path(info.id)[-1].id, Role.USER, "Expand the third idea.")
+            store.add_message(
+                info.id,
+                follow.id,
+                Role.ASSISTANT,
+                "The lighthouse was automated in 1998, but every morning at six its lamp room still smells "
+                "of tea. The new engineer finds the kettle warm.",
+            )
+        store.rename(info.id, title)
+        store.set_pinned(info.id, pinned)
+        stamp = now - days * 86400 - 600
+        store.connection.execute(
+            "UPDATE conversations SET updated_at = ?, created_at = ? WHERE id = ?", (stamp, stamp, info.id)
+        )
+    store.close()
+
+    controller = EngineController()
+    window = build_main_window(paths, Settings(theme=mode), controller)
+    window.resize(1100, 720)
+    window.show()
+    model = starter_model_path()
+    if model is not None:
+        window.load_model(str(model))
+        wait(controller.model_loaded)
+    window.open_conversation(shown)
+    QTimer.singleShot(100, lambda: None)
+    wait_ms(200)
+    window.grab().save(str(out_dir / f"history-{mode}.png"))
+    print(out_dir / f"history-{mode}.png")
+    window.sidebar.search_field.setText("lighthouse")
+    wait_ms(800)  # the search runs on the task pool after a pause in typing
+    window.grab().save(str(out_dir / f"search-{mode}.png"))
+    print(out_dir / f"search-{mode}.png")
+    window.close()
+    controller.shutdown()
+
+
+def wait_ms(ms: int) -> None:
+    loop = QEventLoop()
+    QTimer.singleShot(ms, loop.quit)
+    loop.exec()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -160,6 +160,18 @@ class MessageBubble(QFrame):
         self.style().polish(self)
 
 
+class _Canvas(QWidget):
+    """The scrolled column's parent. Its minimum height is the height its wrapped text really takes at
+    its current width: Qt's default guesses each label's height at a narrow width, which left blank
+    space under the last message and scrolled the first one out of view."""
+
+    def minimumSizeHint(self) -> QSize:
+        layout = self.layout()
+        if layout is None or not layout.hasHeightForWidth() or self.width() <= 0:
+            return super().minimumSizeHint()
+        return QSize(super().minimumSizeHint().width(), layout.totalHeightForWidth(self.width()))
+
+
 def _tool(text: str, tip: str) -> QToolButton:
     button = QToolButton()
     button.setObjectName("bubbleAction")
@@ -183,7 +195,7 @@ class ChatView(QScrollArea):
         self.setObjectName("chatScroll")
         self.setWidgetResizable(True)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        canvas = QWidget()
+        canvas = _Canvas()
         canvas.setObjectName("chatCanvas")
         # A centred column that grows with the window up to a readable line length.
         outer = QHBoxLayout(canvas)

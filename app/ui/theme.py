@@ -116,6 +116,19 @@ def _style_sheet(c: dict[str, str]) -> str:
     }}
     QListWidget#settingsSections::item {{ padding: 7px 10px; border-radius: 6px; }}
     QListWidget#settingsSections::item:selected {{ background: {c["user_bubble"]}; color: {c["text"]}; }}
+    QToolButton#bubbleAction {{ color: {c["muted"]}; border: none; padding: 1px 6px; }}
+    QToolButton#bubbleAction:hover {{ color: {c["text"]}; background: {c["alt"]}; border-radius: 4px; }}
+    QToolButton#bubbleAction:disabled {{ color: {c["border"]}; }}
+    QFrame#userBubble[found="true"], QFrame#assistantBubble[found="true"] {{
+        border: 2px solid {c["accent"]}; border-radius: 12px;
+    }}
+    QLineEdit#searchField {{
+        background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 6px; padding: 4px 6px;
+    }}
+    QListWidget#resultsList {{ background: transparent; border: none; }}
+    QListWidget#resultsList::item {{ border-radius: 6px; }}
+    QListWidget#resultsList::item:selected, QListWidget#resultsList::item:hover {{ background: {c["user_bubble"]}; }}
+    QPushButton#earlierButton {{ padding: 4px 12px; }}
     QFrame#downloadRow {{ background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 8px; }}
     QFrame#downloadRow QLabel {{ border: none; background: transparent; }}
     QLabel#rowTitle, QLabel#sectionTitle {{ font-weight: 600; }}

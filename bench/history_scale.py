@@ -1,0 +1,347 @@
+"""History-scale benchmark: the sidebar list, search and opening a long conversation on a generated history.
+
+    .venv/bin/python bench/history_scale.py [--db PATH] [--conversations 10000] [--messages 1000000]
+                                            [--long 5000] [--repeat 7] [--json]
+
+The database is made by ``HistoryStore.open`` (the real migrations), then filled with SQL in large
+transactions through the real triggers (so the FTS index is built as the app builds it). It is reused when
+``--db`` exists and was generated with the same parameters (kept in its ``bench_meta`` table).
+See bench/README.md for the latest figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from app.core.conversation import auto_title
+from app.storage.database import connect
+from app.storage.history import HistoryStore
+from app.storage.search import match_expression, search
+
+SEED = 20261122
+END = 1795305600.0  # 2026-11-22 UTC: the newest message
+YEAR = 365 * 86400.0
+VOCABULARY, POOL = 20_000, 200_000  # generated words; sentences the messages are drawn from
+COMMON_WORDS = (
+    "the of and to a in is it that for you with on as this be are at or not can by but from have if we "
+    "will use an your which when then so do all more one there what also"
+)
+TECH_WORDS = (
+    "python function server memory token model cache thread socket kernel compiler pointer tensor gradient "
+    "query index schema docker kubernetes latency throughput database transaction buffer parser lexer syntax "
+    "variable closure iterator generator decorator exception stack heap allocator garbage mutex semaphore "
+    "deadlock scheduler process container network router packet protocol encryption certificate signature "
+    "hashing checksum compression archive backup snapshot replica cluster shard partition consensus leader "
+    "timeout retry webhook endpoint request response header cookie session browser render layout widget "
+    "button window dialog layer shader texture vertex matrix vector scalar integer float boolean string "
+    "array dictionary tuple benchmark profiler debugger breakpoint logging metrics dashboard alert monitor "
+    "deployment pipeline artifact release version branch commit merge rebase conflict review license "
+    "dependency package module library framework plugin extension template config environment terminal "
+    "shell script regex unicode encoding decoder embedding attention transformer quantization inference "
+    "training dataset validation accuracy precision recall optimizer scheduler checkpoint weights prompt "
+    "context sampling temperature reasoning"
+)
+COMMON, TECH = COMMON_WORDS.split(), TECH_WORDS.split()
+RARE, ABSENT = "quasicrystal", "quetzalcoatl"  # cannot come out of the consonant-vowel word generator
+CONSONANTS, VOWELS = "bdfgklmnprstvz", "aeiou"
+SEARCH_TARGET_MS, OPEN_TARGET_MS = 100.0, 300.0
+
+
+def log(*args: object) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def _words(rng: random.Random) -> list[str]:
+    """The vocabulary by rank: English glue words first, technical words spread over the ranks."""
+    syllables = [c + v for c in CONSONANTS for v in VOWELS]
+    known = set(COMMON) | set(TECH)
+    generated: list[str] = []
+    while len(generated) < VOCABULARY:
+        word = "".join(rng.choices(syllables, k=rng.randint(2, 4))) + rng.choice(["", "", "n", "s", "r"])
+        if word not in known:
+            known.add(word)
+            generated.append(word)
+    words = COMMON + generated
+    tech = rng.sample(TECH, len(TECH))
+    for i, word in enumerate(tech):  # log-uniform ranks from 20 to the end: a known word at every frequency
+        words.insert(int(20 * (len(words) / 20) ** ((i + 0.5) / len(tech))), word)
+    return words
+
+
+def _layout(rng: random.Random, conversations: int, messages: int, long: int) -> list[dict]:
+    """Per conversation: message times along the active path and an optional alternative reply (a branch)."""
+    others = conversations - 1
+    spare = messages - (long + 1) - 2 * others
+    if others < 1 or spare < 0 or long < 4:
+        raise SystemExit("need --conversations >= 2, --long >= 4 and about 2 messages per conversation")
+    raw = [rng.lognormvariate(0, 0.7) for _ in range(others)]
+    counts = [2 + int(r * spare / sum(raw)) for r in raw]
+    for i in rng.sample(range(others), messages - (long + 1) - sum(counts)):
+        counts[i] += 1
+    branched = set(rng.sample([i for i, n in enumerate(counts) if n >= 4], max(1, others // 100)))
+    layout = []
+    for i, n in enumerate([*counts, long + 1]):
+        is_long = i == others
+        chain = n if not (is_long or i in branched) else n - 1
+        gap = (60.0, 6000.0) if is_long else (5.0, 400.0)
+        t = END - 200 * 86400 if is_long else rng.uniform(END - 3 * YEAR, END - chain * gap[1])
+        times = [t := t + rng.uniform(*gap) for _ in range(chain)]
+        alt = None
+        if chain < n:  # the first reply at j, regenerated: the older sibling is a leaf, the newer goes on
+            j = max(1, chain - 10) | 1 if is_long else rng.randrange(1, chain, 2)
+            alt = (j, times[j - 1] + 0.3 * (times[j] - times[j - 1]))
+        layout.append({"times": times, "alt": alt, "long": is_long})
+    return layout
+
+
+def generate(db: Path, params: dict) -> dict:
+    """Fill a new history at ``db``; returns what measure() needs (queries, ids)."""
+    started = time.perf_counter()
+    rng = random.Random(SEED)
+    words = _words(rng)
+    cum = list(itertools.accumulate(1.0 / (r + 2.7) for r in range(len(words))))  # Zipf-Mandelbrot
+    pool = [" ".join(rng.choices(words, cum_weights=cum, k=rng.randint(4, 18))) for _ in range(POOL)]
+    sentence_df = Counter(w for s in pool for w in set(s.split()))
+    pool = [s[0].upper() + s[1:] + "." for s in pool]
+    sizes = [s.count(" ") + 1 for s in pool]
+    layout = _layout(rng, params["conversations"], params["messages"], params["long"])
+
+    events = sorted(
+        (t, ci, pos)
+        for ci, conv in enumerate(layout)
+        for pos, t in enumerate(conv["times"] + ([conv["alt"][1]] if conv["alt"] else []))
+    )
+    ids = [[0] * (len(c["times"]) + bool(c["alt"])) for c in layout]
+    for message_id, (_t, ci, pos) in enumerate(events, 1):
+        ids[ci][pos] = message_id
+    order = sorted(range(len(layout)), key=lambda ci: layout[ci]["times"][0])
+    conv_id = {ci: n for n, ci in enumerate(order, 1)}
+    pinned = set(rng.sample(range(len(layout)), 5))
+    models = ["gpt-oss-20b", "qwen3-8b", "llama-3.1-8b"]
+
+    store = HistoryStore.open(db)
+    store.close()
+    con = connect(db)
+    con.execute("PRAGMA cache_size = -262144")  # 256 MiB for the load; measure() uses the app's defaults
+    con.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.execute("INSERT INTO bench_meta VALUES ('info', ?)", (json.dumps({"params": None}),))  # not finished
+    con.execute("BEGIN")
+    con.executemany(
+        "INSERT INTO conversations (id, uid, title, created_at, updated_at, model, pinned, current_leaf_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (conv_id[ci], f"{rng.getrandbits(128):032x}", auto_title(rng.choice(pool)), c["times"][0],
+             c["times"][-1], rng.choice(models), int(ci in pinned), ids[ci][len(c["times"]) - 1])
+            for ci, c in sorted(enumerate(layout), key=lambda x: conv_id[x[0]])
+        ),
+    )  # fmt: skip
+    con.execute("COMMIT")
+
+    rare = set(rng.sample(range(len(events)), 10))
+    spread: Counter[int] = Counter()  # sentences per message, for the expected share of matches
+
+    def text(n_words: int, extra: str = "") -> str:
+        parts, total = [], 0
+        while total < n_words:
+            i = rng.randrange(POOL)
+            parts.append(pool[i])
+            total += sizes[i]
+        counted[0] += len(parts)
+        if extra:
+            parts.insert(rng.randrange(len(parts) + 1), extra)
+        return "\n\n".join(" ".join(parts[k : k + 3]) for k in range(0, len(parts), 3))
+
+    def rows(batch: list[tuple[int, tuple[float, int, int]]]):
+        for n, (t, ci, pos) in batch:
+            conv = layout[ci]
+            alt = conv["alt"]
+            is_alt = pos == len(conv["times"])
+            parent_pos = alt[0] - 1 if is_alt else pos - 1
+            parent = ids[ci][parent_pos] if parent_pos >= 0 else None
+            user = pos % 2 == 0 and not is_alt
+            counted[0] = 0
+            extra = f"The {RARE} again." if n in rare else ""
+            content = text(int(20 + 100 * rng.random() ** 2) if user else int(20 + 380 * rng.random() ** 2), extra)
+            reasoning = None if user or rng.random() > 0.3 else text(rng.randint(50, 300))
+            spread[counted[0]] += 1
+            tokens = None if user else len(content) // 4
+            yield (
+                ids[ci][pos], conv_id[ci], parent, "user" if user else "assistant", content, reasoning,
+                "" if user else models[ci % 3], None if user else rng.randint(200, 8000), tokens,
+                None if user else rng.uniform(15, 90), None if user else rng.uniform(0.1, 2), None if user else "stop",
+                "complete", t, t,
+            )  # fmt: skip
+
+    counted = [0]
+    indexed = list(enumerate(events))
+    for start in range(0, len(indexed), 20_000):
+        con.execute("BEGIN")
+        con.executemany(f"INSERT INTO messages VALUES ({', '.join('?' * 15)})", rows(indexed[start : start + 20_000]))
+        con.execute("COMMIT")
+        if start // 20_000 % 10 == 9:  # every 200,000
+            log(f"  {start + 20_000:,} messages, {time.perf_counter() - started:.0f} s")
+
+    def share(word: str) -> float:  # expected fraction of messages holding the word
+        f = sentence_df[word] / POOL
+        return sum(k * (1 - (1 - f) ** s) for s, k in spread.items()) / len(events)
+
+    # The medium word's first three letters (the prefix query) also start generated words, as typing does.
+    shared = [w for w in TECH if len(w) >= 5 and w[0] in CONSONANTS and w[1] in VOWELS and w[2] in CONSONANTS]
+    medium = min(shared, key=lambda w: abs(share(w) - 0.01))
+    common = min((w for w in TECH if len(w) >= 5), key=lambda w: abs(share(w) - 0.20))
+    long_ci, short_ci = len(layout) - 1, next(ci for ci, c in enumerate(layout) if c["alt"] and not c["long"])
+    info = {
+        "params": params,
+        "queries": {
+            "rare": RARE,
+            "medium": medium,
+            "common": common,
+            "two words": f"{medium} {RARE}",
+            "prefix": medium[:3],
+            "no match": ABSENT,
+        },
+        "long_id": conv_id[long_ci],
+        "branch": {
+            "typical": ids[short_ci][layout[short_ci]["alt"][0]],
+            "long": ids[long_ci][layout[long_ci]["alt"][0]],
+        },
+        "generate_s": round(time.perf_counter() - started, 1),
+    }
+    con.execute("UPDATE bench_meta SET value = ? WHERE key = 'info'", (json.dumps(info),))
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    return info
+
+
+def prepare(db: Path, params: dict) -> dict:
+    """The benchmark history at ``db``: reused when made with ``params``, else (re)generated."""
+    if db.exists():
+        con = sqlite3.connect(db)
+        try:
+            info = json.loads(con.execute("SELECT value FROM bench_meta WHERE key = 'info'").fetchone()[0])
+        except (sqlite3.Error, TypeError):
+            raise SystemExit(f"{db} exists and is not a benchmark history; not touching it") from None
+        finally:
+            con.close()
+        if info["params"] == params:
+            log(f"reusing {db} (generated in {info['generate_s']} s)")
+            return info
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+    log(f"generating {db}: {params}")
+    return generate(db, params)
+
+
+def _timed(fn: Callable[[], object], repeat: int) -> list[float]:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def _stats(times: list[float], **extra: object) -> dict:
+    return {"median_ms": round(statistics.median(times), 2), "max_ms": round(max(times), 2), **extra}
+
+
+def measure(db_path: Path, repeat: int = 7) -> dict:
+    """Time what the app reads on ``db_path`` (a generated history); {name: {median_ms, max_ms, ...}}."""
+    con = sqlite3.connect(db_path)
+    info = json.loads(con.execute("SELECT value FROM bench_meta WHERE key = 'info'").fetchone()[0])
+    con.close()
+    results: dict[str, dict] = {}
+    store = HistoryStore.open(db_path, recover=False)
+    results["list 200"] = _stats(_timed(lambda: store.list_conversations(limit=200), repeat))
+    results["count"] = _stats(_timed(store.count_conversations, repeat))
+    for label, query in info["queries"].items():
+        con = connect(db_path, read_only=True)  # as search_history: a connection of its own
+        cold = _timed(lambda q=query, c=con: search(c, q, limit=50), 1)[0]
+        warm = _timed(lambda q=query, c=con: search(c, q, limit=50), repeat)
+        sql = "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?"
+        matches = con.execute(sql, (match_expression(query),)).fetchone()[0]
+        con.close()
+        extra = {"cold_ms": round(cold, 2), "target_ms": SEARCH_TARGET_MS, "query": query, "matches": matches}
+        results[f"search {label}"] = _stats(warm, **extra)
+    cid = info["long_id"]
+    first_paint = _timed(lambda: (store.conversation(cid), store.path(cid, last=60)), repeat)
+    results["open long: first paint"] = _stats(first_paint, target_ms=OPEN_TARGET_MS)
+    results["open long: path_length"] = _stats(_timed(lambda: store.path_length(cid), repeat))
+    results["open long: full path"] = _stats(_timed(lambda: store.path(cid), repeat))
+    for label, message_id in info["branch"].items():
+        times: list[float] = []
+        for _ in range(repeat):  # to the older reply and back: the history ends as it was
+            start = time.perf_counter()
+            older = store.switch_sibling(message_id, -1)
+            middle = time.perf_counter()
+            back = store.switch_sibling(older, +1)
+            times += [(middle - start) * 1000, (time.perf_counter() - middle) * 1000]
+            assert older != message_id and back == message_id
+        results[f"switch branch ({label})"] = _stats(times)
+    store.close()
+    return results
+
+
+def machine() -> dict:
+    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo") if line.startswith("model name")), "")
+    mem = next((int(line.split()[1]) // 1024**2 for line in _read("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    return {
+        "cpu_count": os.cpu_count(), "cpu": cpu or platform.processor(), "ram_gb": mem,
+        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
+    }  # fmt: skip
+
+
+def _read(path: str) -> list[str]:
+    try:
+        return Path(path).read_text().splitlines()
+    except OSError:
+        return []
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, default=Path("/tmp/moss-history-scale.db"))
+    parser.add_argument("--conversations", type=int, default=10_000)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--long", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    args = parser.parse_args(argv)
+    params = {"conversations": args.conversations, "messages": args.messages, "long": args.long, "seed": SEED}
+    info = prepare(args.db, params)
+    db_mb = sum(Path(f"{args.db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{args.db}{s}").exists()) / 2**20
+    log(f"generated in {info['generate_s']} s; {db_mb:.0f} MB")
+    results = measure(args.db, args.repeat)
+    if args.json:
+        report = {"machine": machine(), "params": params, "generate_s": info["generate_s"], "db_mb": round(db_mb, 1)}
+        print(json.dumps({**report, "results": results}, indent=2))
+        return 0
+    print(f"{'':34}{'median':>9}{'max':>9}{'cold':>9}{'target':>8}  {'':4}  matches")
+    for name, r in results.items():
+        cold, target = r.get("cold_ms"), r.get("target_ms")
+        worst = max(r["median_ms"], cold or 0.0)
+        verdict = "" if target is None else "ok" if worst < target else "SLOW"
+        label = f"{name} ({r['query']!r})" if "query" in r else name
+        print(
+            f"{label[:33]:34}{r['median_ms']:9.1f}{r['max_ms']:9.1f}{'' if cold is None else f'{cold:.1f}':>9}"
+            f"{'' if target is None else f'<{target:.0f}':>8}  {verdict:4}  {r.get('matches', '')}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
