@@ -5,9 +5,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from PySide6.QtCore import QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
@@ -40,32 +38,17 @@ from app.qt.models_controller import ModelsController
 from app.qt.task_runner import TaskRunner
 from app.storage.history import HistoryStore
 from app.ui.banner import Banner
-from app.ui.chat_view import ChatView, MessageBubble
+from app.ui.chat_view import ChatView
 from app.ui.composer import Composer
 from app.ui.history_panel import HistoryPanel
 from app.ui.inference_dialog import InferenceDialog
 from app.ui.model_picker import ModelPicker, model_label
 from app.ui.settings_window import SettingsWindow
 from app.ui.sidebar import Sidebar
+from app.ui.streaming_reply import StreamingReply
 
 log = logging.getLogger(__name__)
 SettingsSaver = Callable[[Settings], None]
-
-
-SAVE_EVERY_S = 1.0  # a streaming reply is saved this often: a crash or kill loses at most this much
-
-
-@dataclass
-class _PendingReply:
-    """The reply being streamed: where it is stored and what has arrived so far."""
-
-    request_id: str
-    conversation_id: int
-    message_id: int
-    text: str = ""
-    reasoning: str = ""
-    bubble: MessageBubble | None = None
-    saved_at: float = 0.0
 
 
 def describe_result(result: GenerationResult) -> str:
@@ -107,7 +90,7 @@ class MainWindow(QMainWindow):
         self._settings = settings
         self._save_settings = save_settings
         self._starter_model = starter_model
-        self._pending: _PendingReply | None = None
+        self._pending: StreamingReply | None = None
         self._editing: int | None = None  # the user message being edited (its new version will be a sibling)
         self._draft_effort = self._default_effort()
         self._tasks = TaskRunner(self)
@@ -506,7 +489,7 @@ class MainWindow(QMainWindow):
             conversation_id, parent_id, Role.ASSISTANT, model=model_label(model.path), status=MessageStatus.STREAMING
         )
         request_id = self._controller.send(snapshot, params)
-        self._pending = _PendingReply(request_id, conversation_id, reply.id, saved_at=time.monotonic())
+        self._pending = StreamingReply(self._store, self._save, request_id, conversation_id, reply.id)
         if redraw:
             self.history.show_current()  # the new branch replaces what was shown below the edit
         else:
@@ -518,20 +501,8 @@ class MainWindow(QMainWindow):
     @Slot(str, str, str)
     def _on_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
         pending = self._pending
-        if pending is None or pending.request_id != request_id:
-            return
-        if kind == "reasoning":
-            pending.reasoning += text
-            if pending.bubble is not None:
-                pending.bubble.append_reasoning(text)
-        elif kind == "content":
-            pending.text += text
-            if pending.bubble is not None:
-                pending.bubble.append_text(text)
-        now = time.monotonic()
-        if now - pending.saved_at >= SAVE_EVERY_S:
-            pending.saved_at = now
-            self._save(lambda: self._store.save_partial(pending.message_id, pending.text, pending.reasoning or None))
+        if pending is not None and pending.request_id == request_id:
+            pending.add(kind, text)
 
     @Slot(str, object)
     def _on_reply_finished(self, request_id: str, result: GenerationResult) -> None:
@@ -539,27 +510,12 @@ class MainWindow(QMainWindow):
         if pending is None or pending.request_id != request_id:
             return
         self._pending = None
-        if not (result.content or result.reasoning) and result.finish_reason == FinishReason.CANCELLED:
-            self._save(lambda: self._store.remove_message(pending.message_id))  # stopped before a word
+        if not pending.finish(result):  # stopped before a word: gone, and the branch is as it was
             if pending.conversation_id == self.history.current_id:
                 self.history.show_current()
-        else:
-            stats = result.stats
-            self._save(
-                lambda: self._store.finish_message(
-                    pending.message_id,
-                    result.content,
-                    result.reasoning,
-                    finish_reason=result.finish_reason.value,
-                    prompt_tokens=stats.prompt_tokens,
-                    completion_tokens=stats.completion_tokens,
-                    tokens_per_second=stats.tokens_per_second,
-                    ttft_s=stats.time_to_first_token_s,
-                )
-            )
-            if pending.bubble is not None:
-                pending.bubble.set_text(result.content)
-                pending.bubble.set_meta(describe_result(result))
+        elif pending.bubble is not None:
+            pending.bubble.set_text(result.content)
+            pending.bubble.set_meta(describe_result(result))
         tps = result.stats.tokens_per_second
         self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
         self.history.refresh_list()  # the first reply may have improved the title
@@ -571,14 +527,7 @@ class MainWindow(QMainWindow):
         if pending is None or pending.request_id != request_id:
             return
         self._pending = None
-        if pending.text or pending.reasoning:
-            self._save(
-                lambda: self._store.finish_message(
-                    pending.message_id, pending.text, pending.reasoning or None, finish_reason="error"
-                )
-            )
-        else:
-            self._save(lambda: self._store.remove_message(pending.message_id))
+        pending.end("error")
         if pending.bubble is not None:
             pending.bubble.set_meta("No reply: " + message)
         self.show_error(message)
@@ -637,6 +586,9 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._controller.stop()
+        pending, self._pending = self._pending, None
+        if pending is not None:  # the window goes before the model thread answers: keep what arrived
+            pending.end("cancelled")
         self._tasks.wait()
         self._save(self._store.purge_deleted)  # Undo ends with the window: deleted chats go for good
         if self._settings_window is not None:
