@@ -29,8 +29,8 @@ from app.ui.chat_view import ChatView
 from app.ui.sidebar import Sidebar
 
 PAGE = 200  # conversations read into the sidebar at a time
-WINDOW = 60  # latest messages shown when a conversation opens
-EARLIER_STEP = 100  # more each time "Show earlier messages" is pressed
+WINDOW = 20  # latest messages shown when a conversation opens (a few screens; each bubble costs ~10 ms)
+EARLIER_STEP = 40  # more each time "Show earlier messages" is pressed
 UNDO_MS = 12_000  # how long "Undo" stays offered after a delete
 PathChooser = Callable[[str, str], str | None]
 

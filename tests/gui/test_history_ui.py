@@ -23,7 +23,7 @@ from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.storage.history import HistoryStore
 from app.ui.app import build_main_window
-from app.ui.history_panel import WINDOW
+from app.ui.history_panel import EARLIER_STEP, WINDOW
 from app.ui.main_window import MainWindow
 from tests.helpers.chatgpt_export import trip_conversation, write_export
 from tests.helpers.scripted import ScriptedEngine
@@ -196,7 +196,8 @@ def test_a_long_conversation_opens_at_its_end_and_shows_earlier_on_request(
     assert window.chat_view.earlier_button.text() == f"Show earlier messages ({1000 - WINDOW:,})"
     window.chat_view.earlier_button.click()
     assert (
-        len(window.chat_view.bubbles) == WINDOW + 100 and window.chat_view.bubbles[0].text == f"message {900 - WINDOW}"
+        len(window.chat_view.bubbles) == WINDOW + EARLIER_STEP
+        and window.chat_view.bubbles[0].text == f"message {1000 - WINDOW - EARLIER_STEP}"
     )
 
 
