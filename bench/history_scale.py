@@ -22,7 +22,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -36,6 +36,8 @@ SEED = 20261122
 END = 1795305600.0  # 2026-11-22 UTC: the newest message
 YEAR = 365 * 86400.0
 VOCABULARY, POOL = 20_000, 200_000  # generated words; sentences the messages are drawn from
+BATCH = 20_000  # messages per transaction
+VERSION = 2  # of the generator: a history made by another is made again
 COMMON_WORDS = (
     "the of and to a in is it that for you with on as this be are at or not can by but from have if we "
     "will use an your which when then so do all more one there what also"
@@ -100,11 +102,11 @@ def _layout(rng: random.Random, conversations: int, messages: int, long: int) ->
         gap = (60.0, 6000.0) if is_long else (5.0, 400.0)
         t = END - 200 * 86400 if is_long else rng.uniform(END - 3 * YEAR, END - chain * gap[1])
         times = [t := t + rng.uniform(*gap) for _ in range(chain)]
-        alt = None
+        alt: tuple = ()
         if chain < n:  # the first reply at j, regenerated: the older sibling is a leaf, the newer goes on
             j = max(1, chain - 10) | 1 if is_long else rng.randrange(1, chain, 2)
             alt = (j, times[j - 1] + 0.3 * (times[j] - times[j - 1]))
-        layout.append({"times": times, "alt": alt, "long": is_long})
+        layout.append({"times": times, "alt": alt})
     return layout
 
 
@@ -118,23 +120,18 @@ def generate(db: Path, params: dict) -> dict:
     sentence_df = Counter(w for s in pool for w in set(s.split()))
     pool = [s[0].upper() + s[1:] + "." for s in pool]
     sizes = [s.count(" ") + 1 for s in pool]
-    layout = _layout(rng, params["conversations"], params["messages"], params["long"])
-
-    events = sorted(
-        (t, ci, pos)
-        for ci, conv in enumerate(layout)
-        for pos, t in enumerate(conv["times"] + ([conv["alt"][1]] if conv["alt"] else []))
+    layout = sorted(
+        _layout(rng, params["conversations"], params["messages"], params["long"]), key=lambda c: c["times"][0]
     )
-    ids = [[0] * (len(c["times"]) + bool(c["alt"])) for c in layout]
+    # Messages get their ids in time order across conversations, as when they were written.
+    events = sorted((t, ci, pos) for ci, c in enumerate(layout) for pos, t in enumerate([*c["times"], *c["alt"][1:]]))
+    ids = [[0] * (len(c["times"]) + len(c["alt"][1:])) for c in layout]
     for message_id, (_t, ci, pos) in enumerate(events, 1):
         ids[ci][pos] = message_id
-    order = sorted(range(len(layout)), key=lambda ci: layout[ci]["times"][0])
-    conv_id = {ci: n for n, ci in enumerate(order, 1)}
-    pinned = set(rng.sample(range(len(layout)), 5))
+    pinned, rare = set(rng.sample(range(len(layout)), 5)), set(rng.sample(range(len(events)), 10))
     models = ["gpt-oss-20b", "qwen3-8b", "llama-3.1-8b"]
 
-    store = HistoryStore.open(db)
-    store.close()
+    HistoryStore.open(db).close()  # the schema, by the app's own migrations
     con = connect(db)
     con.execute("PRAGMA cache_size = -262144")  # 256 MiB for the load; measure() uses the app's defaults
     con.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
@@ -144,56 +141,50 @@ def generate(db: Path, params: dict) -> dict:
         "INSERT INTO conversations (id, uid, title, created_at, updated_at, model, pinned, current_leaf_id) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            (conv_id[ci], f"{rng.getrandbits(128):032x}", auto_title(rng.choice(pool)), c["times"][0],
-             c["times"][-1], rng.choice(models), int(ci in pinned), ids[ci][len(c["times"]) - 1])
-            for ci, c in sorted(enumerate(layout), key=lambda x: conv_id[x[0]])
+            (ci + 1, f"{rng.getrandbits(128):032x}", auto_title(rng.choice(pool)), c["times"][0], c["times"][-1],
+             rng.choice(models), int(ci in pinned), ids[ci][len(c["times"]) - 1])
+            for ci, c in enumerate(layout)
         ),
     )  # fmt: skip
     con.execute("COMMIT")
+    spread: Counter[int] = Counter()  # sentences per message, for the expected share of messages with a word
 
-    rare = set(rng.sample(range(len(events)), 10))
-    spread: Counter[int] = Counter()  # sentences per message, for the expected share of matches
-
-    def text(n_words: int, extra: str = "") -> str:
-        parts, total = [], 0
-        while total < n_words:
+    def text(n_words: int) -> list[str]:
+        parts: list[str] = []
+        while n_words > 0:
             i = rng.randrange(POOL)
             parts.append(pool[i])
-            total += sizes[i]
-        counted[0] += len(parts)
-        if extra:
-            parts.insert(rng.randrange(len(parts) + 1), extra)
+            n_words -= sizes[i]
+        return parts
+
+    def paragraphs(parts: list[str]) -> str:
         return "\n\n".join(" ".join(parts[k : k + 3]) for k in range(0, len(parts), 3))
 
-    def rows(batch: list[tuple[int, tuple[float, int, int]]]):
-        for n, (t, ci, pos) in batch:
-            conv = layout[ci]
-            alt = conv["alt"]
-            is_alt = pos == len(conv["times"])
-            parent_pos = alt[0] - 1 if is_alt else pos - 1
-            parent = ids[ci][parent_pos] if parent_pos >= 0 else None
-            user = pos % 2 == 0 and not is_alt
-            counted[0] = 0
-            extra = f"The {RARE} again." if n in rare else ""
-            content = text(int(20 + 100 * rng.random() ** 2) if user else int(20 + 380 * rng.random() ** 2), extra)
+    def rows(start: int, stop: int) -> Iterator[tuple]:
+        for n in range(start, stop):
+            t, ci, pos = events[n]
+            times, alt = layout[ci]["times"], layout[ci]["alt"]
+            parent_pos = alt[0] - 1 if pos == len(times) else pos - 1  # the alternative: a child of alt[0] - 1
+            user = pos % 2 == 0 and pos < len(times)
+            content = text(int(20 + (100 if user else 380) * rng.random() ** 2))
             reasoning = None if user or rng.random() > 0.3 else text(rng.randint(50, 300))
-            spread[counted[0]] += 1
-            tokens = None if user else len(content) // 4
+            spread[len(content) + len(reasoning or ())] += 1
+            if n in rare:
+                content.insert(rng.randrange(len(content) + 1), f"The {RARE} again.")
+            reply = (models[ci % 3], rng.randint(200, 8000), sum(map(len, content)) // 4, rng.uniform(15, 90),
+                     rng.uniform(0.1, 2), "stop")  # fmt: skip
             yield (
-                ids[ci][pos], conv_id[ci], parent, "user" if user else "assistant", content, reasoning,
-                "" if user else models[ci % 3], None if user else rng.randint(200, 8000), tokens,
-                None if user else rng.uniform(15, 90), None if user else rng.uniform(0.1, 2), None if user else "stop",
+                ids[ci][pos], ci + 1, ids[ci][parent_pos] if parent_pos >= 0 else None, "user" if user else "assistant",
+                paragraphs(content), reasoning and paragraphs(reasoning), *(("", *[None] * 5) if user else reply),
                 "complete", t, t,
             )  # fmt: skip
 
-    counted = [0]
-    indexed = list(enumerate(events))
-    for start in range(0, len(indexed), 20_000):
+    for start in range(0, len(events), BATCH):
         con.execute("BEGIN")
-        con.executemany(f"INSERT INTO messages VALUES ({', '.join('?' * 15)})", rows(indexed[start : start + 20_000]))
+        con.executemany(f"INSERT INTO messages VALUES ({', '.join('?' * 15)})", rows(start, start + BATCH))
         con.execute("COMMIT")
-        if start // 20_000 % 10 == 9:  # every 200,000
-            log(f"  {start + 20_000:,} messages, {time.perf_counter() - started:.0f} s")
+        if (start + BATCH) % 200_000 == 0:
+            log(f"  {start + BATCH:,} messages, {time.perf_counter() - started:.0f} s")
 
     def share(word: str) -> float:  # expected fraction of messages holding the word
         f = sentence_df[word] / POOL
@@ -203,20 +194,15 @@ def generate(db: Path, params: dict) -> dict:
     shared = [w for w in TECH if len(w) >= 5 and w[0] in CONSONANTS and w[1] in VOWELS and w[2] in CONSONANTS]
     medium = min(shared, key=lambda w: abs(share(w) - 0.01))
     common = min((w for w in TECH if len(w) >= 5), key=lambda w: abs(share(w) - 0.20))
-    long_ci, short_ci = len(layout) - 1, next(ci for ci, c in enumerate(layout) if c["alt"] and not c["long"])
+    branched = [ci for ci, c in enumerate(layout) if c["alt"]]
+    long_ci = max(branched, key=lambda ci: len(layout[ci]["times"]))
+    queries = {"rare": RARE, "medium": medium, "common": common, "two words": f"{medium} {RARE}"}
     info = {
         "params": params,
-        "queries": {
-            "rare": RARE,
-            "medium": medium,
-            "common": common,
-            "two words": f"{medium} {RARE}",
-            "prefix": medium[:3],
-            "no match": ABSENT,
-        },
-        "long_id": conv_id[long_ci],
+        "queries": {**queries, "prefix": medium[:3], "no match": ABSENT},
+        "long_id": long_ci + 1,  # the newer reply at each branch point: switch_sibling(id, -1) shows the older
         "branch": {
-            "typical": ids[short_ci][layout[short_ci]["alt"][0]],
+            "typical": ids[branched[0]][layout[branched[0]]["alt"][0]],
             "long": ids[long_ci][layout[long_ci]["alt"][0]],
         },
         "generate_s": round(time.perf_counter() - started, 1),
@@ -322,14 +308,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     args = parser.parse_args(argv)
     params = {"conversations": args.conversations, "messages": args.messages, "long": args.long, "seed": SEED}
+    params["generator"] = VERSION
     info = prepare(args.db, params)
     db_mb = sum(Path(f"{args.db}{s}").stat().st_size for s in ("", "-wal") if Path(f"{args.db}{s}").exists()) / 2**20
-    log(f"generated in {info['generate_s']} s; {db_mb:.0f} MB")
     results = measure(args.db, args.repeat)
     if args.json:
         report = {"machine": machine(), "params": params, "generate_s": info["generate_s"], "db_mb": round(db_mb, 1)}
         print(json.dumps({**report, "results": results}, indent=2))
         return 0
+    print(f"{args.db}: {params}, generated in {info['generate_s']} s, {db_mb:.0f} MB; times in ms, {args.repeat} runs")
     print(f"{'':34}{'median':>9}{'max':>9}{'cold':>9}{'target':>8}  {'':4}  matches")
     for name, r in results.items():
         cold, target = r.get("cold_ms"), r.get("target_ms")

@@ -23,6 +23,9 @@ _WORD = re.compile(r"\w", re.UNICODE)
 # Weights for bm25: a match in the reply or question counts more than one in the model's reasoning.
 _CONTENT_WEIGHT, _REASONING_WEIGHT = 1.0, 0.4
 _CANDIDATES_PER_RESULT = 4  # message hits read per result wanted, before keeping one per conversation
+# bm25 scores every match before it can order them: 200,000 matches of a common word take ~0.5 s. So only
+# the newest matches are ranked (FTS5 walks rowids newest first and stops early); below this many, all are.
+_RANKED_MATCHES = 5000
 
 
 def match_expression(query: str) -> str | None:
@@ -47,14 +50,21 @@ def search(connection: sqlite3.Connection, query: str, *, limit: int = 50) -> li
         "WHERE titles_fts MATCH ? AND c.deleted_at IS NULL ORDER BY rank LIMIT ?",
         (_OPEN, _CLOSE, expression, limit),
     ).fetchall()
+    oldest = connection.execute(
+        "SELECT min(rowid) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
+        "ORDER BY rowid DESC LIMIT ?)",
+        (expression, _RANKED_MATCHES),
+    ).fetchone()[0]
     messages = connection.execute(
         "SELECT m.id, m.conversation_id, m.role, snippet(messages_fts, 0, ?, ?, '…', ?), "
         "snippet(messages_fts, 1, ?, ?, '…', ?), c.title, c.updated_at FROM messages_fts "
         "JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE messages_fts MATCH ? AND c.deleted_at IS NULL ORDER BY bm25(messages_fts, ?, ?) LIMIT ?",
+        "WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND c.deleted_at IS NULL "
+        "ORDER BY bm25(messages_fts, ?, ?) LIMIT ?",
         (
             *(_OPEN, _CLOSE, _SNIPPET_TOKENS) * 2,
             expression,
+            oldest or 0,
             _CONTENT_WEIGHT,
             _REASONING_WEIGHT,
             limit * _CANDIDATES_PER_RESULT,
