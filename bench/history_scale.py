@@ -3,10 +3,13 @@
     .venv/bin/python bench/history_scale.py [--db PATH] [--conversations 10000] [--messages 1000000]
                                             [--long 5000] [--repeat 7] [--json]
 
-The database is made by ``HistoryStore.open`` (the real migrations), then filled with SQL in large
-transactions through the real triggers (so the FTS index is built as the app builds it). It is reused when
-``--db`` exists and was generated with the same parameters (kept in its ``bench_meta`` table).
-See bench/README.md for the latest figures.
+The history is made by ``HistoryStore.open`` (the real migrations), then filled with SQL in large
+transactions through the real FTS triggers. Messages are random sentences over a Zipf-like vocabulary (20,000
+made-up words with English and technical words among them), ids in time order across conversations; user and
+assistant alternate, 30% of replies have reasoning; 1% of the conversations have a regenerated reply (two
+children under one parent); one conversation has ``--long`` messages on its active path (plus one older
+reply near its end). The file is reused while ``--db`` was generated with the same parameters (its
+``bench_meta`` table); ``measure()`` times it. Figures: bench/README.md.
 """
 
 from __future__ import annotations
@@ -134,8 +137,6 @@ def generate(db: Path, params: dict) -> dict:
     HistoryStore.open(db).close()  # the schema, by the app's own migrations
     con = connect(db)
     con.execute("PRAGMA cache_size = -262144")  # 256 MiB for the load; measure() uses the app's defaults
-    con.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    con.execute("INSERT INTO bench_meta VALUES ('info', ?)", (json.dumps({"params": None}),))  # not finished
     con.execute("BEGIN")
     con.executemany(
         "INSERT INTO conversations (id, uid, title, created_at, updated_at, model, pinned, current_leaf_id) "
@@ -181,7 +182,9 @@ def generate(db: Path, params: dict) -> dict:
 
     for start in range(0, len(events), BATCH):
         con.execute("BEGIN")
-        con.executemany(f"INSERT INTO messages VALUES ({', '.join('?' * 15)})", rows(start, start + BATCH))
+        con.executemany(
+            f"INSERT INTO messages VALUES ({', '.join('?' * 15)})", rows(start, min(start + BATCH, len(events)))
+        )
         con.execute("COMMIT")
         if (start + BATCH) % 200_000 == 0:
             log(f"  {start + BATCH:,} messages, {time.perf_counter() - started:.0f} s")
@@ -200,16 +203,14 @@ def generate(db: Path, params: dict) -> dict:
     info = {
         "params": params,
         "queries": {**queries, "prefix": medium[:3], "no match": ABSENT},
-        "long_id": long_ci + 1,  # the newer reply at each branch point: switch_sibling(id, -1) shows the older
-        "branch": {
-            "typical": ids[branched[0]][layout[branched[0]]["alt"][0]],
-            "long": ids[long_ci][layout[long_ci]["alt"][0]],
-        },
+        "long_id": long_ci + 1,
+        # The newer reply at a branch point (switch_sibling(id, -1) shows the older) of a short and the long chat.
+        "branch": {label: ids[ci][layout[ci]["alt"][0]] for label, ci in (("typical", branched[0]), ("long", long_ci))},
         "generate_s": round(time.perf_counter() - started, 1),
     }
-    con.execute("UPDATE bench_meta SET value = ? WHERE key = 'info'", (json.dumps(info),))
-    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    con.close()
+    con.execute("CREATE TABLE bench_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    con.execute("INSERT INTO bench_meta VALUES ('info', ?)", (json.dumps(info),))
+    con.close()  # the last connection: the WAL is checkpointed and removed
     return info
 
 
@@ -226,10 +227,18 @@ def prepare(db: Path, params: dict) -> dict:
         if info["params"] == params:
             log(f"reusing {db} (generated in {info['generate_s']} s)")
             return info
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
     log(f"generating {db}: {params}")
-    return generate(db, params)
+    partial = db.with_name(f"{db.name}.{os.getpid()}.partial")  # a run beside this one makes its own
+    try:
+        info = generate(partial, params)
+    except BaseException:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{partial}{suffix}").unlink(missing_ok=True)
+        raise
+    for suffix in ("-wal", "-shm"):  # a stale WAL must not be played onto the new file
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    partial.replace(db)
+    return info
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> list[float]:
@@ -283,19 +292,16 @@ def measure(db_path: Path, repeat: int = 7) -> dict:
 
 
 def machine() -> dict:
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo") if line.startswith("model name")), "")
-    mem = next((int(line.split()[1]) // 1024**2 for line in _read("/proc/meminfo") if line.startswith("MemTotal")), 0)
+    def proc(path: str, key: str) -> str:  # a field of /proc/cpuinfo or /proc/meminfo ("" elsewhere)
+        lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+        return next((line.split(":", 1)[1].strip() for line in lines if line.startswith(key)), "")
+
+    ram = proc("/proc/meminfo", "MemTotal").split()
     return {
-        "cpu_count": os.cpu_count(), "cpu": cpu or platform.processor(), "ram_gb": mem,
-        "python": platform.python_version(), "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
+        "cpu_count": os.cpu_count(), "cpu": proc("/proc/cpuinfo", "model name") or platform.processor(),
+        "ram_gib": round(int(ram[0]) / 2**20, 1) if ram else None, "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version, "platform": platform.platform(),
     }  # fmt: skip
-
-
-def _read(path: str) -> list[str]:
-    try:
-        return Path(path).read_text().splitlines()
-    except OSError:
-        return []
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,9 @@ Used from one thread per store (SQLite connections are not shared between thread
 such as search open their own read-only connection (:func:`app.storage.search.search_history`).
 
 The active path of a conversation is the chain from the root to ``current_leaf_id``. Each message also
-remembers when it was last on the active path (``selected_at``): moving to a sibling walks down from it
-through the most recently selected children, so every branch point remembers the branch last chosen.
+remembers when it was last chosen among its siblings (``selected_at``; the schema's comment says "on the
+active path", which is the same wherever there is a choice): moving to a sibling walks down from it through
+the most recently selected children, so every branch point remembers the branch last chosen.
 """
 
 from __future__ import annotations
@@ -48,6 +49,16 @@ WITH RECURSIVE up (id, depth) AS (
     SELECT :leaf, 0
     UNION ALL
     SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
+)
+"""
+
+# The same, stopping after the ``last`` messages nearest the leaf (first paint of a long conversation).
+_PATH_UP_LAST = """
+WITH RECURSIVE up (id, depth) AS (
+    SELECT :leaf, 0
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
+    WHERE m.parent_id IS NOT NULL AND up.depth + 1 < :last
 )
 """
 
@@ -319,8 +330,8 @@ class HistoryStore:
             if leaf is None:
                 return []
         rows = self._db.execute(
-            f"{_PATH_UP} SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM up JOIN messages m ON m.id = up.id "
-            "WHERE up.depth < :last ORDER BY up.depth DESC",
+            f"{_PATH_UP_LAST} SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM up JOIN messages m ON m.id = up.id "
+            "ORDER BY up.depth DESC",
             {"leaf": leaf, "last": _NO_LIMIT if last is None else last},
         ).fetchall()
         return [_message(row) for row in rows]
@@ -355,8 +366,12 @@ class HistoryStore:
         message = self.message(message_id)
         now = time.time()
         with self._transaction() as db:
+            # Only where there is a choice: selected_at is compared among siblings alone, and rewriting every
+            # row of a 5,000-message path costs a write of every page it lies on.
             db.execute(
-                f"{_PATH_UP} UPDATE messages SET selected_at = :now WHERE id IN (SELECT id FROM up)",
+                f"{_PATH_UP} UPDATE messages SET selected_at = :now WHERE id IN (SELECT id FROM up) AND EXISTS ("
+                "SELECT 1 FROM messages s WHERE s.conversation_id = messages.conversation_id "
+                "AND s.parent_id IS messages.parent_id AND s.id != messages.id)",
                 {"leaf": message_id, "now": now},
             )
             leaf = self._descend(message.conversation_id, message_id)
