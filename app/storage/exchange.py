@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import time
 import zipfile
 from pathlib import Path
@@ -130,26 +131,20 @@ def _load_json(path: Path) -> Any:
 
 def import_conversations(store: HistoryStore, conversations: list[ImportedConversation]) -> ImportReport:
     """Add the conversations not already in the history, all in one transaction."""
-    db = store.connection
     added: list[int] = []
     skipped = messages = 0
     now = time.time()
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with store.transaction() as db:
         for conversation in conversations:
             if db.execute("SELECT 1 FROM conversations WHERE uid = ?", (conversation.uid,)).fetchone():
                 skipped += 1
                 continue
             added.append(_insert(db, conversation, now))
             messages += len(conversation.messages)
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
     return ImportReport(tuple(added), skipped, messages)
 
 
-def _insert(db: Any, conversation: ImportedConversation, now: float) -> int:
+def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: float) -> int:
     fixed_title = conversation.title_by_user or (conversation.source != "moss" and bool(conversation.title))
     cursor = db.execute(
         "INSERT INTO conversations (uid, title, title_by_user, created_at, updated_at, model, reasoning_effort, "
@@ -168,7 +163,8 @@ def _insert(db: Any, conversation: ImportedConversation, now: float) -> int:
             conversation.source,
         ),
     )
-    conversation_id = int(cursor.lastrowid)
+    conversation_id = cursor.lastrowid
+    assert conversation_id is not None
     parents = {m.key: m.parent_key for m in conversation.messages}
     active: set[str] = set()
     key = conversation.current_key
@@ -199,7 +195,8 @@ def _insert(db: Any, conversation: ImportedConversation, now: float) -> int:
                 now if m.key in active else created,
             ),
         )
-        ids[m.key] = int(cursor.lastrowid)
+        assert cursor.lastrowid is not None
+        ids[m.key] = cursor.lastrowid
     leaf = ids.get(conversation.current_key) if conversation.current_key else None
     if leaf is None and conversation.messages:
         leaf = ids[conversation.messages[-1].key]

@@ -85,7 +85,8 @@ class HistoryStore:
         self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all of it is written, or none of it."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -209,7 +210,7 @@ class HistoryStore:
     def purge_deleted(self, older_than_s: float = 0.0) -> int:
         """Remove for good the conversations deleted more than ``older_than_s`` ago; returns how many."""
         cutoff = time.time() - older_than_s
-        with self._transaction() as db:
+        with self.transaction() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM conversations WHERE deleted_at <= ?", (cutoff,))]
             for conversation_id in ids:
                 # Messages first, in one statement: a cascade through parent_id would recurse once per level.
@@ -245,7 +246,7 @@ class HistoryStore:
         becomes an alternative instead of an overwrite.
         """
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, status, "
                 "created_at, selected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -282,7 +283,7 @@ class HistoryStore:
         status: MessageStatus = MessageStatus.COMPLETE,
     ) -> StoredMessage:
         """The reply's final text and how it went; the first reply also refines the automatic title."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?, prompt_tokens = ?, "
                 "completion_tokens = ?, tokens_per_second = ?, ttft_s = ? WHERE id = ?",
@@ -307,7 +308,7 @@ class HistoryStore:
     def remove_message(self, message_id: int) -> int | None:
         """Remove a message that has no replies (a reply stopped before its first word); returns the new leaf."""
         message = self.message(message_id)
-        with self._transaction() as db:
+        with self.transaction() as db:
             if db.execute("SELECT 1 FROM messages WHERE parent_id = ? LIMIT 1", (message_id,)).fetchone():
                 raise HistoryError("Only the last message of a branch can be removed.")
             db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
@@ -365,7 +366,7 @@ class HistoryStore:
         """Make the active path run through ``message_id`` (then down the branches last chosen); returns the leaf."""
         message = self.message(message_id)
         now = time.time()
-        with self._transaction() as db:
+        with self.transaction() as db:
             # Only where there is a choice: selected_at is compared among siblings alone, and rewriting every
             # row of a 5,000-message path costs a write of every page it lies on.
             db.execute(

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QWidget
 
+from app.core.errors import UserError
 from app.core.history import ConversationInfo, ImportReport, SearchHit
 from app.qt.task_runner import TaskRunner
 from app.storage.exchange import import_conversations, read_import_file, save_export
@@ -27,6 +30,8 @@ from app.storage.search import search_history
 from app.ui.banner import Banner
 from app.ui.chat_view import ChatView
 from app.ui.sidebar import Sidebar
+
+log = logging.getLogger(__name__)
 
 PAGE = 200  # conversations read into the sidebar at a time
 WINDOW = 20  # latest messages shown when a conversation opens (a few screens; each bubble costs ~10 ms)
@@ -127,8 +132,8 @@ class HistoryPanel(QObject):
 
     def open_hit(self, conversation_id: int, message_id: int) -> None:
         """Open a search result: the branch holding the hit becomes the active path, scrolled to the hit."""
-        if message_id >= 0:
-            self.store.select(message_id)
+        if message_id >= 0 and not self.write(lambda: self.store.select(message_id)):
+            return  # the hit is gone (deleted meanwhile)
         self.open(conversation_id, scroll_to=message_id if message_id >= 0 else None)
 
     def show_current(self, *, scroll_to: int | None = None) -> None:
@@ -161,18 +166,33 @@ class HistoryPanel(QObject):
 
     # -- actions on conversations -------------------------------------------------------------------------
 
+    def write(self, action: Callable[[], object]) -> bool:
+        """Run a change to the history on this thread. A failure (a full disk, a locked file, a chat deleted
+        from the command line meanwhile) is reported as a problem and the window goes on; False then."""
+        try:
+            action()
+        except UserError as exc:
+            self.problem.emit(exc.message)
+            return False
+        except (sqlite3.Error, OSError) as exc:
+            log.exception("could not write to the history")
+            self.problem.emit(f"Moss could not save to your history: {exc}. Check free disk space.")
+            return False
+        return True
+
     def rename(self, conversation_id: int, title: str) -> None:
-        self.store.rename(conversation_id, title)
+        self.write(lambda: self.store.rename(conversation_id, title))
         self.refresh_list()
 
     def _pin(self, conversation_id: int, pinned: bool) -> None:
-        self.store.set_pinned(conversation_id, pinned)
+        self.write(lambda: self.store.set_pinned(conversation_id, pinned))
         self.refresh_list()
 
     def delete(self, conversation_id: int) -> None:
         """Hide the conversation at once, with Undo offered for a while; it is removed for good at exit."""
         title = self.store.conversation(conversation_id).title
-        self.store.delete(conversation_id)
+        if not self.write(lambda: self.store.delete(conversation_id)):
+            return
         self._deleted = conversation_id
         self.undo_banner.show_message(f"Deleted “{html.escape(title)}”.")
         self._undo_timer.start()
@@ -185,8 +205,9 @@ class HistoryPanel(QObject):
         if self._deleted is None:
             return
         conversation_id, self._deleted = self._deleted, None
-        self.store.restore(conversation_id)
         self.undo_banner.hide()
+        if not self.write(lambda: self.store.restore(conversation_id)):
+            return
         self.open(conversation_id)
 
     def _on_undo_banner(self, name: str) -> None:

@@ -489,7 +489,7 @@ class MainWindow(QMainWindow):
             conversation_id, parent_id, Role.ASSISTANT, model=model_label(model.path), status=MessageStatus.STREAMING
         )
         request_id = self._controller.send(snapshot, params)
-        self._pending = StreamingReply(self._store, self._save, request_id, conversation_id, reply.id)
+        self._pending = StreamingReply(self._store, self.history.write, request_id, conversation_id, reply.id)
         if redraw:
             self.history.show_current()  # the new branch replaces what was shown below the edit
         else:
@@ -532,14 +532,6 @@ class MainWindow(QMainWindow):
             pending.bubble.set_meta("No reply: " + message)
         self.show_error(message)
         self._update_state()
-
-    def _save(self, write: Callable[[], object]) -> None:
-        """Run a history write; a failure (full disk, a locked file) is shown, and the chat goes on."""
-        try:
-            write()
-        except Exception as exc:  # sqlite3 and OS errors alike: the person must hear of it
-            log.exception("could not save to the history")
-            self.show_error(f"Moss could not save this conversation: {exc}. Check free disk space.")
 
     def show_notice(self, text: str) -> None:
         self.notice_banner.show_message(html.escape(text))
@@ -590,7 +582,7 @@ class MainWindow(QMainWindow):
         if pending is not None:  # the window goes before the model thread answers: keep what arrived
             pending.end("cancelled")
         self._tasks.wait()
-        self._save(self._store.purge_deleted)  # Undo ends with the window: deleted chats go for good
+        self.history.write(self._store.purge_deleted)  # Undo ends with the window: deleted chats go for good
         if self._settings_window is not None:
             self._settings_window.close()
         super().closeEvent(event)

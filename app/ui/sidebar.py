@@ -132,7 +132,6 @@ class Sidebar(QWidget):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(_SEARCH_DELAY_MS)
         self._search_timer.timeout.connect(lambda: self.query_changed.emit(self.query))
-        self._editing = False
         self._current_id: int | None = None
         self._pinned: set[int] = set()
         self.has_more = False

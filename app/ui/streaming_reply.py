@@ -16,7 +16,7 @@ from app.storage.history import HistoryStore
 from app.ui.chat_view import MessageBubble
 
 SAVE_EVERY_S = 1.0
-Saver = Callable[[Callable[[], object]], None]  # runs a write and reports a failure to the person
+Saver = Callable[[Callable[[], object]], object]  # runs a write and reports a failure to the person
 
 
 @dataclass

@@ -248,6 +248,17 @@ def test_rename_pin_delete_undo_export_and_import(
     assert "neither a Moss export nor ChatGPT" in window.error_banner.text
     assert len(sidebar.conversation_ids()) == 3
 
+    # A chat deleted meanwhile from the command line: renaming it says so, and the window goes on.
+    other = HistoryStore.open(paths.history_file, recover=False)
+    other.delete(second)
+    other.purge_deleted()
+    other.close()
+    item = sidebar.item_for(second)
+    assert item is not None
+    item.setText("Too late")
+    assert "no conversation" in window.error_banner.text
+    assert second not in sidebar.conversation_ids()
+
     window.close()  # deleted conversations go for good when the window closes; the rest stay
     store = HistoryStore.open(paths.history_file)
-    assert store.count_conversations() == 3
+    assert store.count_conversations() == 2
