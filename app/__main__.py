@@ -7,6 +7,7 @@ import logging
 import sys
 
 from app import __version__, cli
+from app.cli.gui_commands import GUI_COMMANDS
 from app.platform.logging_setup import setup_logging
 from app.platform.paths import AppPaths
 
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         from app.selftest import run_self_test
 
         return run_self_test(paths)
+    if args.command in GUI_COMMANDS:  # they build the window offscreen: Qt is loaded only for them
+        from app.ui.commands import run as run_gui_command
+
+        return run_gui_command(args, paths)
     if args.command:
         return cli.run(args, paths)
     from app.ui.app import run_gui

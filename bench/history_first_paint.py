@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from PySide6.QtWidgets import QApplication
 
 from app.core.settings import Settings
+from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.storage.history import HistoryStore
 from app.ui.app import create_application
@@ -40,7 +41,9 @@ def measure(db: Path, repeat: int) -> dict[str, object]:
     long_id = int(info["long_id"])
     short_id = next(c.id for c in store.list_conversations(limit=50) if c.id != long_id)
     controller = EngineController()
-    window = MainWindow(controller, store, Settings(), lambda _s: None, None)
+    window = MainWindow(
+        controller, store, Settings(), lambda _s: None, None, AppPaths.resolve(db.parent / "bench-data")
+    )
     window.resize(1100, 720)
     window.show()
     QApplication.processEvents()

@@ -10,7 +10,7 @@ import argparse
 import logging
 import sys
 
-from app.cli import chat, history, models
+from app.cli import chat, gui_commands, history, models
 from app.cli.chat import EXIT_INTERRUPTED, load_conversation
 from app.core.errors import UserError
 from app.platform.paths import AppPaths
@@ -26,6 +26,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     chat.add_commands(subparsers)
     models.add_commands(subparsers)
     history.add_commands(subparsers)
+    gui_commands.add_commands(subparsers)  # run by app.ui.commands (see app.__main__), not by run() below
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:

@@ -1,14 +1,48 @@
 """The settings schema: every persisted preference, its type and its default.
 
-Stored as JSON by app.platform.settings_store; unknown keys are dropped and wrongly typed values fall back to
-their default, so an old or hand-edited file can never stop the app from starting.
+Stored as JSON by app.platform.settings_store; unknown keys are dropped and wrongly typed (or out of range)
+values fall back to their default, so an old or hand-edited file can never stop the app from starting.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Any
+
+from app.core.types import GenerationParams, ReasoningEffort
+
+_GEN = GenerationParams()  # the sampling defaults when a person chooses their own
+
+# A field's metadata says what its items are when they are not plain text, and what values it accepts.
+_PAIRS = {"items": "pairs"}  # a tuple of (name, text) pairs, stored as a JSON list of two-item lists
+
+THEMES = ("system", "light", "dark")
+REASONING_DISPLAYS = ("auto", "shown", "hidden")
+KV_TYPES = ("f16", "q8_0")
+FONT_SIZES = range(9, 21)  # points; 0 is the system's default size
+
+# Prompts that ship with Moss, offered beside the person's own (which cannot take these names).
+BUILTIN_PRESETS: tuple[tuple[str, str], ...] = (
+    (
+        "Concise",
+        "You are a helpful assistant. Answer briefly and directly: lead with the answer, then only the detail "
+        "that matters. Prefer short paragraphs or a list over long prose, and ask a question only when the "
+        "request is truly ambiguous.",
+    ),
+    (
+        "Coding partner",
+        "You are an experienced software engineer. Give correct, idiomatic code with a short explanation of "
+        "the approach. Point out bugs, edge cases and security problems you notice, prefer the standard library, "
+        "and say which language and version you assume.",
+    ),
+    (
+        "Writing editor",
+        "You are a careful editor. Improve clarity, grammar and flow while keeping the author's voice and "
+        "meaning. Show the revised text first, then list the main changes in a few bullet points.",
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,18 +51,34 @@ class Settings:
     recent_models: tuple[str, ...] = ()
     # A plain default instruction: without one, small models drift (SmolLM2 answers as "an NPC").
     system_prompt: str = "You are a helpful assistant."
+    system_prompt_presets: tuple[tuple[str, str], ...] = field(default=(), metadata=_PAIRS)  # (name, prompt)
     context_length: int = 0  # 0: as long as fits (the planner's choice, up to 32k); else the length wanted
     # Manual load settings, used instead of the planner's when manual_load is on ("reset to automatic" clears it).
     manual_load: bool = False
     gpu_layers: int = -1  # -1: all
     cpu_moe: int = 0
-    kv_type: str = "f16"
+    kv_type: str = field(default="f16", metadata={"choices": KV_TYPES})
     flash_attn: bool = True
+    n_threads: int = 0  # CPU threads for llama.cpp; 0: automatic (applies to automatic and manual loads)
+    n_batch: int = 0  # prompt tokens evaluated per step; 0: automatic
+    # Sampling: the model's recommended values (gpt-oss: temperature 1, top_p 1) unless sampling_custom.
+    sampling_custom: bool = False
+    temperature: float = _GEN.temperature
+    top_p: float = _GEN.top_p
+    top_k: int = _GEN.top_k
+    min_p: float = _GEN.min_p
+    repeat_penalty: float = _GEN.repeat_penalty
     max_tokens: int = 4096
-    reasoning_effort: str = "medium"  # the default for new chats: low | medium | high
-    reasoning_display: str = "auto"  # auto (open while thinking, then folded) | shown | hidden
-    theme: str = "system"  # system | light | dark
+    reasoning_effort: str = field(default="medium", metadata={"choices": tuple(e.value for e in ReasoningEffort)})
+    # auto (open while thinking, then folded) | shown | hidden
+    reasoning_display: str = field(default="auto", metadata={"choices": REASONING_DISPLAYS})
+    theme: str = field(default="system", metadata={"choices": THEMES})
+    font_size: int = field(default=0, metadata={"choices": (0, *FONT_SIZES)})  # points; 0: the system's size
+    compact: bool = False  # tighter spacing
     models_dir: str = ""  # where downloads and copied models go; "" = the data folder's models/
+    # The main window's place and layout (base64 of Qt's saveGeometry / saveState); "" = the default.
+    window_geometry: str = ""
+    window_state: str = ""
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -36,15 +86,9 @@ class Settings:
         for f in dataclasses.fields(cls):
             if f.name not in raw:
                 continue
-            value, default = raw[f.name], f.default
-            if isinstance(default, tuple):
-                ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
-                value = tuple(value) if ok else value
-            elif isinstance(default, bool) or isinstance(value, bool):
-                ok = type(value) is type(default)
-            else:
-                ok = isinstance(value, type(default))
-            if ok:
+            value = _checked(raw[f.name], f.default, f.metadata.get("items", ""))
+            choices = f.metadata.get("choices")
+            if value is not _BAD and (choices is None or value in choices):
                 values[f.name] = value
         return cls(**values)
 
@@ -55,3 +99,46 @@ class Settings:
         """These settings with ``path`` as the last used model, first in the recent list."""
         recent = (path, *(p for p in self.recent_models if p != path))[:keep]
         return dataclasses.replace(self, last_model_path=path, recent_models=recent)
+
+    def with_preferences_of(self, edited: Settings) -> Settings:
+        """``edited``'s preferences with what the main window keeps for itself (the models last used, the models
+        folder, the window's place) taken from these settings: the settings window may hold an older copy."""
+        return dataclasses.replace(edited, **{name: getattr(self, name) for name in _KEPT_BY_MAIN_WINDOW})
+
+
+_KEPT_BY_MAIN_WINDOW = ("last_model_path", "recent_models", "models_dir", "window_geometry", "window_state")
+_BAD = object()
+
+
+def _checked(value: Any, default: Any, items: str) -> Any:
+    """``value`` if it has the default's type (an int where a float is due is fine), else _BAD."""
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple):
+            return _BAD
+        if items == "pairs":
+            pairs = [tuple(v) for v in value if isinstance(v, list | tuple) and len(v) == 2]
+            ok = len(pairs) == len(value) and all(isinstance(s, str) for pair in pairs for s in pair)
+            return tuple(pairs) if ok else _BAD
+        return tuple(value) if all(isinstance(v, str) for v in value) else _BAD
+    if isinstance(default, bool) or isinstance(value, bool):
+        return value if type(value) is type(default) else _BAD
+    if isinstance(default, float):
+        ok = isinstance(value, int | float) and math.isfinite(value)
+        return float(value) if ok else _BAD
+    return value if isinstance(value, type(default)) else _BAD
+
+
+def generation_params(settings: Settings, model_default: GenerationParams, effort: ReasoningEffort) -> GenerationParams:
+    """The sampling for one reply: the model's recommended values unless the person chose their own; the length
+    limit is always the person's."""
+    params = model_default
+    if settings.sampling_custom:
+        params = dataclasses.replace(
+            params,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            top_k=settings.top_k,
+            min_p=settings.min_p,
+            repeat_penalty=settings.repeat_penalty,
+        )
+    return dataclasses.replace(params, max_tokens=settings.max_tokens, reasoning_effort=effort)

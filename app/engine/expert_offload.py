@@ -3,22 +3,18 @@
 llama.cpp takes a NULL-terminated array of (tensor-name pattern, buffer type) overrides in
 ``llama_model_params.tensor_buft_overrides``. llama-cpp-python declares that field but never fills it, and
 builds its model params from ``llama_model_default_params()`` inside ``Llama.__init__``; so, while a model
-loads, that function is wrapped to hand back params with the overrides filled in. The pattern strings and the
+loads, that function is wrapped to hand back params with the overrides filled in
+(:func:`app.engine.loading.model_params_filled` with :meth:`ExpertOffload.fill`). The pattern strings and the
 array must outlive the model (llama.cpp keeps pointers to them): :class:`ExpertOffload` holds them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 from app.engine import backend
 from app.engine.model_layout import EXPERT_PATTERN
-
-_patch_lock = threading.Lock()
 
 
 class _BuftOverride(ctypes.Structure):
@@ -42,21 +38,6 @@ class ExpertOffload:
             self.array[i].buft = cpu
         self.array[n_layers].pattern = None  # the terminator
 
-    @contextlib.contextmanager
-    def applied(self) -> Iterator[None]:
-        """While this is active, new llama-cpp-python models are created with these overrides."""
-        c_api = backend.llama().llama_cpp
-        address = ctypes.cast(self.array, ctypes.c_void_p).value
-        with _patch_lock:
-            original = c_api.llama_model_default_params
-
-            def with_overrides() -> Any:
-                params = original()
-                params.tensor_buft_overrides = address
-                return params
-
-            c_api.llama_model_default_params = with_overrides
-            try:
-                yield
-            finally:
-                c_api.llama_model_default_params = original
+    def fill(self, params: Any) -> None:
+        """Point ``llama_model_params`` at these overrides."""
+        params.tensor_buft_overrides = ctypes.cast(self.array, ctypes.c_void_p).value

@@ -43,7 +43,7 @@ from app.engine.formats import select_chat_format
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from app.engine.hardware import Machine, probe_machine
 from app.engine.harmony_format import HarmonyChatFormat, find_harmony_tokens
-from app.engine.loading import OutOfMemoryError, create_llama, load_params_for
+from app.engine.loading import LoadCancelled, LoadProgress, OutOfMemoryError, create_llama, load_params_for
 from app.engine.model_layout import model_layout
 from app.engine.planner import plan
 
@@ -82,14 +82,28 @@ class LlamaEngine:
         *,
         machine: Machine | None = None,
         wanted_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_batch: int | None = None,
+        cancel: threading.Event | None = None,
+        on_progress: Callable[[float], None] | None = None,
     ) -> ModelInfo:
         """Load the GGUF at ``path`` (unloading any current model first); raises UserError if it cannot.
 
         Without ``params``, the offload planner chooses them for ``machine`` (this computer unless given). If
         llama.cpp then runs out of memory anyway, the load is retried once with a plan for less memory.
+        ``n_threads`` and ``n_batch`` override the planner's (or ``params``') values.
+
+        ``on_progress`` is called on this thread with how far the load has come, 0.0 to 1.0 (1.0 once the model
+        is ready), never going back. Setting ``cancel`` aborts the load within a tensor or so: it raises
+        LoadCancelled, and nothing of the load (or of the model loaded before) stays in memory.
         """
+        _check_overrides(n_threads, n_batch)
+        # The old model goes before anything of the new one is allocated: two models never share the memory.
         self.unload()
+        progress = LoadProgress(cancel, on_progress)
+        progress.report(0.0)
         header = read_gguf_header(path)  # every kind of unusable file fails here, with a clear message
+        progress.check()
         chat_format = select_chat_format(header)
         explanation: tuple[str, ...]
         planned = params is None
@@ -109,9 +123,10 @@ class LlamaEngine:
                 f"Loaded as you set it: {params.n_ctx:,}-token context, GPU layers: {layers}, experts of "
                 f"{params.n_cpu_moe} layers in RAM, KV cache {params.type_k}.",
             )
+        params = _with_overrides(params, n_threads, n_batch)
         started = time.perf_counter()
         try:
-            llm, offload = create_llama(header, params)
+            llm, offload = create_llama(header, params, progress)
         except OutOfMemoryError:
             if not planned or machine is None:
                 raise
@@ -119,23 +134,26 @@ class LlamaEngine:
             if not smaller.fits:
                 raise
             log.warning("out of memory with the first plan; retrying with: %s", smaller.summary())
-            params = load_params_for(smaller)
-            llm, offload = create_llama(header, params)
+            params = _with_overrides(load_params_for(smaller), n_threads, n_batch)
+            llm, offload = create_llama(header, params, progress)
             explanation = (
                 smaller.reasons[0],
                 "The first plan ran out of memory, so Moss loaded the model with less on the GPU.",
                 *smaller.reasons[1:],
             )
+        if n_threads is not None or n_batch is not None:
+            explanation = (*explanation, _overrides_text(n_threads, n_batch))
         log.info("loaded %s in %.2f s with %s", header.path, time.perf_counter() - started, params)
         self._llm, self._offload, self._header = llm, offload, header
         # With a short sliding-window cache, reusing a cached prefix needs a check (see _prefill).
         self._swa_window = 0 if params.swa_full else layout.sliding_window
-        if isinstance(chat_format, HarmonyChatFormat):
-            try:
+        try:
+            if isinstance(chat_format, HarmonyChatFormat):
                 chat_format = HarmonyChatFormat(find_harmony_tokens(self.tokenize, header.path.name))
-            except UserError:
-                self.unload()
-                raise
+            progress.check()
+        except (UserError, LoadCancelled):
+            self.unload()
+            raise
         self._format = chat_format
         self._info = ModelInfo(
             path=str(header.path),
@@ -150,6 +168,7 @@ class LlamaEngine:
             plan=explanation,
             load_params=params,
         )
+        progress.report(1.0)
         return self._info
 
     def unload(self) -> None:
@@ -353,6 +372,31 @@ class LlamaEngine:
         if self._format is None:
             raise UserError("No model is loaded. Pick a model first.")
         return self._format
+
+
+def _check_overrides(n_threads: int | None, n_batch: int | None) -> None:
+    if n_threads is not None and n_threads < 1:
+        raise UserError(f"The number of threads must be at least 1 (got {n_threads}). Change it in the run settings.")
+    if n_batch is not None and n_batch < 1:
+        raise UserError(f"The batch size must be at least 1 token (got {n_batch}). Change it in the run settings.")
+
+
+def _with_overrides(params: LoadParams, n_threads: int | None, n_batch: int | None) -> LoadParams:
+    """``params`` with the run settings a person chose over the plan's (None: keep the plan's)."""
+    return dataclasses.replace(
+        params,
+        n_threads=params.n_threads if n_threads is None else n_threads,
+        n_batch=params.n_batch if n_batch is None else n_batch,
+    )
+
+
+def _overrides_text(n_threads: int | None, n_batch: int | None) -> str:
+    parts = []
+    if n_threads is not None:
+        parts.append(f"{n_threads} CPU thread" + ("s" if n_threads != 1 else ""))
+    if n_batch is not None:
+        parts.append(f"prompt batches of {n_batch:,} tokens")
+    return "As you set it: " + " and ".join(parts) + "."
 
 
 def _with_less_memory(machine: Machine) -> Machine:

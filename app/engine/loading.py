@@ -1,9 +1,18 @@
-"""Creating a llama.cpp model from load parameters, and explaining why it failed when it does."""
+"""Creating a llama.cpp model from load parameters: its progress, cancelling it, and explaining why it failed.
+
+llama.cpp reports how far a load has come through ``llama_model_params.progress_callback`` (a fraction of the
+weights read) and aborts the load when that callback returns false. llama-cpp-python's ``Llama()`` has no
+argument for it, so the callback goes in the way :mod:`app.engine.expert_offload` fills the expert overrides:
+``llama_model_default_params`` is wrapped while the model is created (:func:`model_params_filled`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from app.core.errors import ModelFileError, UserError
@@ -13,13 +22,92 @@ from app.engine.expert_offload import ExpertOffload
 from app.engine.gguf_header import GGUFHeader
 from app.engine.planner import GGML_F16, GGML_Q8_0, Plan
 
+log = logging.getLogger(__name__)
+
 _UNKNOWN_ARCH = re.compile(r"unknown model architecture: '([^']*)'")
 _OUT_OF_MEMORY = re.compile(r"(failed to allocate|unable to allocate|out of memory|cudaMalloc failed)", re.I)
 _GGML_TYPES = {"f16": GGML_F16, "q8_0": GGML_Q8_0}
+# The weights are reported up to this fraction; 1.0 means ready to chat (the context is created after them).
+WEIGHTS_DONE = 0.99
+
+ParamsFiller = Callable[[Any], None]
+_patch_lock = threading.Lock()
 
 
 class OutOfMemoryError(UserError):
     """llama.cpp could not allocate the model's buffers."""
+
+
+class LoadCancelled(Exception):
+    """The load was abandoned because its cancel event was set: a newer load replaced it, or Moss is closing.
+
+    Not a failure to show anyone. Everything the load had allocated is freed by the time this is raised."""
+
+
+class LoadProgress:
+    """Watches one load: passes its progress on (0.0 .. 1.0, never going back) and aborts it once ``cancel``
+    is set. llama.cpp keeps only a pointer to the C callback, so this object holds it for the whole load."""
+
+    def __init__(
+        self, cancel: threading.Event | None = None, on_progress: Callable[[float], None] | None = None
+    ) -> None:
+        self._cancel = cancel or threading.Event()
+        self._on_progress = on_progress
+        self._reported = -1.0
+        self._callback = backend.llama().llama_progress_callback(self._on_llama_progress)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check(self) -> None:
+        """Raise LoadCancelled if the load should stop."""
+        if self._cancel.is_set():
+            raise LoadCancelled
+
+    def report(self, fraction: float) -> None:
+        """Pass ``fraction`` on if it is further than before (a retry after running out of memory starts the
+        weights again: the bar waits rather than jumps back). Never raises: it runs inside a C callback."""
+        if self._on_progress is None or fraction <= self._reported:
+            return
+        self._reported = fraction
+        try:
+            self._on_progress(fraction)
+        except Exception:  # an exception escaping into ctypes would abort the load
+            log.exception("the load progress handler failed")
+
+    def fill(self, params: Any) -> None:
+        """Point ``llama_model_params`` at this load's progress callback."""
+        params.progress_callback = self._callback
+
+    def _on_llama_progress(self, fraction: float, _user_data: Any) -> bool:
+        if self._cancel.is_set():
+            return False  # llama.cpp stops reading, frees what it loaded, and returns no model
+        self.report(min(float(fraction), WEIGHTS_DONE))
+        return True
+
+
+@contextlib.contextmanager
+def model_params_filled(*fillers: ParamsFiller) -> Iterator[None]:
+    """While active, every ``llama_model_params`` llama-cpp-python builds is passed through ``fillers``.
+
+    ``Llama.__init__`` starts from ``llama_model_default_params()`` and fills only the fields it has arguments
+    for; wrapping that function is the one way to set the others (expert overrides, the progress callback)."""
+    c_api = backend.llama().llama_cpp
+    with _patch_lock:
+        original = c_api.llama_model_default_params
+
+        def filled() -> Any:
+            params = original()
+            for fill in fillers:
+                fill(params)
+            return params
+
+        c_api.llama_model_default_params = filled
+        try:
+            yield
+        finally:
+            c_api.llama_model_default_params = original
 
 
 def load_params_for(plan: Plan) -> LoadParams:
@@ -34,21 +122,30 @@ def load_params_for(plan: Plan) -> LoadParams:
     )
 
 
-def create_llama(header: GGUFHeader, params: LoadParams) -> tuple[Any, ExpertOffload | None]:
+def create_llama(
+    header: GGUFHeader, params: LoadParams, progress: LoadProgress | None = None
+) -> tuple[Any, ExpertOffload | None]:
     """A ``llama_cpp.Llama`` for ``header``'s file loaded with ``params``, and the expert-offload overrides it
-    points to (keep them as long as the model lives). Raises UserError saying what went wrong."""
+    points to (keep them as long as the model lives). Raises UserError saying what went wrong, or
+    LoadCancelled when ``progress`` was cancelled (nothing is left allocated then)."""
     llama_cpp = backend.llama()
+    progress = progress or LoadProgress()
     n_ctx = min(params.n_ctx, header.context_length) if header.context_length else params.n_ctx
     offload = ExpertOffload(params.n_cpu_moe) if params.n_cpu_moe > 0 else None
+    fillers = [progress.fill] + ([offload.fill] if offload else [])
     backend.clear_recent_problems()
+    progress.check()
     try:
-        with offload.applied() if offload else contextlib.nullcontext():
+        with model_params_filled(*fillers):
             llm = llama_cpp.Llama(
                 model_path=str(header.path),
                 n_ctx=n_ctx,
                 n_batch=min(params.n_batch, n_ctx),
-                n_gpu_layers=params.n_gpu_layers,
                 n_threads=params.n_threads,
+                # A thread count someone chose applies to reading the prompt too (llama-cpp-python would use
+                # every core there).
+                n_threads_batch=params.n_threads,
+                n_gpu_layers=params.n_gpu_layers,
                 flash_attn=params.flash_attn,
                 type_k=_GGML_TYPES[params.type_k],
                 type_v=_GGML_TYPES[params.type_v],
@@ -56,7 +153,12 @@ def create_llama(header: GGUFHeader, params: LoadParams) -> tuple[Any, ExpertOff
                 verbose=False,
             )
     except (ValueError, RuntimeError, OSError) as exc:
+        if progress.cancelled:  # the callback said stop: llama.cpp freed the partial model
+            raise LoadCancelled from exc
         raise explain_load_failure(header, exc) from exc
+    if progress.cancelled:  # cancelled while the context was being created
+        llm.close()
+        raise LoadCancelled
     return llm, offload
 
 

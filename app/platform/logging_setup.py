@@ -12,6 +12,11 @@ _MAX_BYTES = 2 * 1024 * 1024
 _BACKUPS = 3
 
 
+# Libraries that log every step at DEBUG: markdown-it logs each rule it applies, thousands of records per
+# streamed reply, which cost the GUI thread more than rendering the Markdown itself.
+_CHATTY = ("markdown_it",)
+
+
 def setup_logging(log_file: Path, *, verbose: bool = False) -> None:
     """Route every log record to ``log_file`` (rotated at 2 MB, 3 kept) and, with ``verbose``, to stderr.
 
@@ -24,6 +29,8 @@ def setup_logging(log_file: Path, *, verbose: bool = False) -> None:
             root.removeHandler(handler)
             handler.close()
     root.setLevel(logging.DEBUG)
+    for chatty in _CHATTY:
+        logging.getLogger(chatty).setLevel(logging.INFO)
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler: logging.Handler = logging.handlers.RotatingFileHandler(

@@ -3,7 +3,9 @@
 Threading (see docs/architecture.md): the worker lives on its own QThread; load, generate and unload all
 run there, because a llama.cpp context is not thread-safe. Requests go in as queued signals, results come
 out as queued signals carrying plain data. Stopping a reply does not go through the event loop (the worker
-is busy generating): each request carries a ``threading.Event`` that the controller sets directly.
+is busy generating): each request carries a ``threading.Event`` that the controller sets directly. Loads
+carry one too: a load that a newer one replaces (or that shutting down interrupts) is aborted through
+llama.cpp's progress callback, so the last model asked for loads without waiting for the others.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,11 +24,14 @@ from app.core.errors import UserError
 from app.core.types import GenerationParams, GenerationResult, LoadParams, Message, ModelInfo
 from app.engine.chat_format import Delta
 from app.engine.llama_engine import LlamaEngine
+from app.engine.loading import LoadCancelled
 
 log = logging.getLogger(__name__)
 
 # Streamed text is sent to the GUI at most this often, so a fast model never floods the event loop.
 COALESCE_S = 0.04
+# Load progress likewise (llama.cpp reports it once per tensor: hundreds of times a second).
+PROGRESS_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -38,10 +44,37 @@ class ReplyRequest:
 
 @dataclass(frozen=True)
 class LoadRequest:
-    """Explicit ``params``, or None to let the offload planner choose (up to ``wanted_ctx`` if given)."""
+    """Explicit ``params``, or None to let the offload planner choose (up to ``wanted_ctx`` if given);
+    ``n_threads`` / ``n_batch`` override either. Setting ``cancel`` abandons the load."""
 
     params: LoadParams | None = None
     wanted_ctx: int | None = None
+    n_threads: int | None = None
+    n_batch: int | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    cancel: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+class ProgressThrottle:
+    """Turns a stream of load fractions into the whole percents worth sending: a new percent at most every
+    ``interval`` seconds, except 0 and 100, which always go (the start and the end must be seen)."""
+
+    def __init__(self, interval: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._sent: int | None = None
+        self._sent_at = 0.0
+
+    def percent(self, fraction: float) -> int | None:
+        """The percent to send for ``fraction`` (0.0 .. 1.0), or None when it is not worth a signal."""
+        percent = max(0, min(100, int(fraction * 100)))
+        if percent == self._sent:
+            return None
+        now = self._clock()
+        if self._sent is not None and percent != 100 and now - self._sent_at < self._interval:
+            return None
+        self._sent, self._sent_at = percent, now
+        return percent
 
 
 def _unexpected(exc: BaseException) -> str:
@@ -52,11 +85,16 @@ class EngineWorker(QObject):
     """Owns the engine; every slot runs on the model thread.
 
     Signals:
+        load_began(request_id): the worker started on that load request (what follows belongs to it),
+        load_progress(path, percent): 0..100, only when the percent changes, at most every ~50 ms,
         model_loaded(ModelInfo), model_load_failed(path, message), model_unloaded(),
         reply_chunk(request_id, kind, text): kind is "content" or "reasoning"; coalesced,
         reply_finished(request_id, GenerationResult), reply_failed(request_id, message).
+        A cancelled load reports neither model_loaded nor model_load_failed.
     """
 
+    load_began = Signal(str)
+    load_progress = Signal(str, int)
     model_loaded = Signal(object)
     model_load_failed = Signal(str, str)
     model_unloaded = Signal()
@@ -70,9 +108,31 @@ class EngineWorker(QObject):
 
     @Slot(str, object)
     def load(self, path: str, request: LoadRequest) -> None:
-        """Model thread: load ``path``; reports model_loaded or model_load_failed."""
+        """Model thread: load ``path``; reports progress, then model_loaded or model_load_failed (nothing when
+        the request was cancelled)."""
+        self.load_began.emit(request.id)
+        if request.cancel.is_set():
+            log.info("skipped loading %s: a newer request replaced it", path)
+            return
+        throttle = ProgressThrottle()
+
+        def on_progress(fraction: float) -> None:
+            percent = throttle.percent(fraction)
+            if percent is not None:
+                self.load_progress.emit(path, percent)
+
         try:
-            info = self._engine.load(path, request.params, wanted_ctx=request.wanted_ctx)
+            info = self._engine.load(
+                path,
+                request.params,
+                wanted_ctx=request.wanted_ctx,
+                n_threads=request.n_threads,
+                n_batch=request.n_batch,
+                cancel=request.cancel,
+                on_progress=on_progress,
+            )
+        except LoadCancelled:
+            log.info("stopped loading %s: a newer request replaced it", path)
         except UserError as exc:
             self.model_load_failed.emit(path, exc.message)
         except Exception as exc:
@@ -124,13 +184,15 @@ class EngineController(QObject):
     """GUI-thread owner of the model thread. The only way the UI talks to the engine.
 
     Signals:
-        loading_started(path), model_loaded(ModelInfo), model_load_failed(path, message),
+        loading_started(path), load_progress(path, percent): 0..100 while it loads (see `load_percent`),
+        model_loaded(ModelInfo), model_load_failed(path, message),
         reply_chunk(request_id, kind, text), reply_finished(request_id, GenerationResult),
         reply_failed(request_id, message), busy_changed(): a load or a reply started or ended (see `busy`),
         model_unloaded(): the model was freed after `unload_model` (its files may now be deleted or moved).
     """
 
     loading_started = Signal(str)
+    load_progress = Signal(str, int)
     model_unloaded = Signal()
     model_loaded = Signal(object)
     model_load_failed = Signal(str, str)
@@ -153,6 +215,8 @@ class EngineController(QObject):
         self._load_requested.connect(self._worker.load)
         self._generate_requested.connect(self._worker.generate)
         self._unload_requested.connect(self._worker.unload)
+        self._worker.load_began.connect(self._on_worker_load_began)
+        self._worker.load_progress.connect(self._on_worker_load_progress)
         self._worker.model_loaded.connect(self._on_worker_model_loaded)
         self._worker.model_load_failed.connect(self._on_worker_model_load_failed)
         self._worker.reply_chunk.connect(self._on_worker_reply_chunk)
@@ -163,6 +227,9 @@ class EngineController(QObject):
         self._thread.start()
         self._model: ModelInfo | None = None
         self._loading: str | None = None
+        self._load: LoadRequest | None = None  # the load asked for last, until it ends
+        self._worker_load = ""  # the id of the load request the worker is on (its signals are about that one)
+        self._load_percent: int | None = None
         self._active: ReplyRequest | None = None
 
     # -- state --------------------------------------------------------------------------------------------
@@ -176,6 +243,11 @@ class EngineController(QObject):
         return self._loading
 
     @property
+    def load_percent(self) -> int | None:
+        """How far the current load has come, 0..100; None when no model is loading."""
+        return self._load_percent
+
+    @property
     def generating(self) -> bool:
         return self._active is not None
 
@@ -185,17 +257,38 @@ class EngineController(QObject):
 
     # -- requests (GUI thread) ----------------------------------------------------------------------------
 
-    def load_model(self, path: str, params: LoadParams | None = None, *, wanted_ctx: int | None = None) -> None:
-        """Start loading ``path`` on the model thread (the current model is unloaded there first).
+    def load_model(
+        self,
+        path: str,
+        params: LoadParams | None = None,
+        *,
+        wanted_ctx: int | None = None,
+        n_threads: int | None = None,
+        n_batch: int | None = None,
+    ) -> None:
+        """Start loading ``path`` on the model thread (the current model is freed there first).
 
-        Without ``params`` the offload planner sizes the load to this machine."""
-        path = str(Path(path))  # as the engine will report it (ModelInfo.path), so results can be matched
+        Without ``params`` the offload planner sizes the load to this machine; ``n_threads`` and ``n_batch``
+        override its (or ``params``') values. A load still under way is cancelled: the last one asked for wins."""
+        path = str(Path(path))  # as the engine will report it (ModelInfo.path)
         self.stop()
+        self._cancel_load()
+        request = LoadRequest(params, wanted_ctx, n_threads, n_batch)
+        self._load = request
         self._loading = path
+        self._load_percent = 0
         self._model = None
         self.loading_started.emit(path)
         self.busy_changed.emit()
-        self._load_requested.emit(path, LoadRequest(params, wanted_ctx))
+        self._load_requested.emit(path, request)
+
+    def _cancel_load(self) -> None:
+        """Abandon the load under way (the model thread notices within a tensor); its results are ignored."""
+        if self._load is not None:
+            self._load.cancel.set()
+        self._load = None
+        self._loading = None
+        self._load_percent = None
 
     def send(self, messages: tuple[Message, ...], params: GenerationParams) -> str:
         """Ask for a reply to ``messages``; returns the request id that its chunks will carry."""
@@ -217,14 +310,15 @@ class EngineController(QObject):
     def unload_model(self) -> None:
         """Stop any reply and free the model on the model thread; ``model_unloaded`` follows."""
         self.stop()
+        self._cancel_load()
         self._model = None
-        self._loading = None
         self._unload_requested.emit()
         self.busy_changed.emit()
 
     def shutdown(self, timeout_ms: int = 10_000) -> None:
         """Stop, free the model and end the model thread. Call once, before the app quits."""
         self.stop()
+        self._cancel_load()
         if self._thread.isRunning():
             self._unload_requested.emit()
             self._thread.quit()
@@ -233,20 +327,40 @@ class EngineController(QObject):
 
     # -- results (GUI thread) -----------------------------------------------------------------------------
 
+    def _is_current_load(self) -> bool:
+        """Whether what the worker reports now is about the load asked for last (its signals arrive in the
+        order it sent them, so everything after ``load_began(id)`` is about that request)."""
+        return self._load is not None and self._worker_load == self._load.id
+
+    @Slot(str)
+    def _on_worker_load_began(self, request_id: str) -> None:
+        self._worker_load = request_id
+
+    @Slot(str, int)
+    def _on_worker_load_progress(self, path: str, percent: int) -> None:
+        if not self._is_current_load():
+            return  # from a load that a newer request replaced
+        self._load_percent = percent
+        self.load_progress.emit(path, percent)
+
     @Slot(object)
     def _on_worker_model_loaded(self, info: ModelInfo) -> None:
-        if self._loading != info.path:
+        if not self._is_current_load():
             return  # a newer load request superseded this one; its own result follows
+        self._load = None
         self._loading = None
+        self._load_percent = None
         self._model = info
         self.model_loaded.emit(info)
         self.busy_changed.emit()
 
     @Slot(str, str)
     def _on_worker_model_load_failed(self, path: str, message: str) -> None:
-        if self._loading != path:
+        if not self._is_current_load():
             return
+        self._load = None
         self._loading = None
+        self._load_percent = None
         self.model_load_failed.emit(path, message)
         self.busy_changed.emit()
 

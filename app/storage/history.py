@@ -11,6 +11,7 @@ the most recently selected children, so every branch point remembers the branch 
 
 from __future__ import annotations
 
+import glob
 import json
 import sqlite3
 import time
@@ -83,6 +84,34 @@ class HistoryStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def erase_all(self) -> None:
+        """Delete the whole history and start an empty one at the same path, in this object (so every holder of
+        the store keeps working): the database with its WAL files, the copies made before upgrades
+        (``history.db.vN-backup``) and damaged files set aside (``history.corrupt-*.db``).
+
+        Deleting the files, rather than rows, is instant on a history of gigabytes and leaves none of the old
+        text behind in free pages. Raises HistoryError naming what could not be deleted (another program
+        holding the file, on Windows); the store is open again either way."""
+        path = self.file
+        doomed = [path, *(path.with_name(path.name + side) for side in ("-wal", "-shm"))]
+        doomed += sorted(path.parent.glob(f"{glob.escape(path.name)}.v*-backup"))
+        doomed += sorted(path.parent.glob(f"{glob.escape(path.stem)}.corrupt-*"))
+        self._db.close()
+        failed: list[str] = []
+        for file in doomed:
+            try:
+                file.unlink(missing_ok=True)
+            except OSError as exc:
+                failed.append(f"{file.name} ({exc.strerror or exc})")
+        opened = open_database(path)
+        self._db = opened.connection
+        self.notices = ()
+        if failed:
+            raise HistoryError(
+                "Some history files could not be deleted: " + ", ".join(failed) + ". Close other copies of Moss "
+                "and any `moss` commands, then try again."
+            )
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -315,6 +344,30 @@ class HistoryStore:
             leaf = self._descend(message.conversation_id, message.parent_id)
             db.execute("UPDATE conversations SET current_leaf_id = ? WHERE id = ?", (leaf, message.conversation_id))
         return leaf
+
+    def delete_branch(self, message_id: int) -> int:
+        """Delete a message and every message below it (the replies built on it); returns how many went.
+
+        The conversation then shows the message's most recently chosen alternative, or ends at its parent.
+        """
+        message = self.message(message_id)
+        with self.transaction() as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "WITH RECURSIVE below (id) AS (SELECT ? UNION ALL "
+                    "SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id) SELECT id FROM below",
+                    (message_id,),
+                )
+            ]
+            # Children first, so every row's parent still exists when the row goes.
+            db.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in reversed(ids)])
+            leaf = self._descend(message.conversation_id, message.parent_id)
+            db.execute(
+                "UPDATE conversations SET current_leaf_id = ?, updated_at = ? WHERE id = ?",
+                (leaf, time.time(), message.conversation_id),
+            )
+        return len(ids)
 
     def message(self, message_id: int) -> StoredMessage:
         row = self._db.execute(

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_NAME, __version__
@@ -51,6 +52,7 @@ def build_main_window(
         settings,
         lambda s: save_settings(paths.settings_file, s),
         str(starter) if starter else None,
+        paths,
         models,
     )
 
@@ -80,7 +82,7 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     install_qt_log_bridge()
     app = create_application()
     settings = load_settings(paths.settings_file)
-    apply_theme(app, settings.theme)
+    apply_theme(app, settings.theme, font_size=settings.font_size, compact=settings.compact)
     controller = EngineController()
     app.aboutToQuit.connect(controller.shutdown)
     models = build_models_controller(paths, settings, controller)
@@ -93,6 +95,13 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
         models.shutdown()
         return 2
     app.aboutToQuit.connect(window.store.close)
+
+    def follow_the_system(_scheme: object) -> None:  # the computer switched between light and dark
+        s = window.settings
+        if s.theme == "system":
+            apply_theme(app, s.theme, font_size=s.font_size, compact=s.compact)
+
+    QGuiApplication.styleHints().colorSchemeChanged.connect(follow_the_system)
     window.show()
     initial = model_path or first_model(settings)
     if initial:

@@ -34,8 +34,8 @@ from app.ui.sidebar import Sidebar
 log = logging.getLogger(__name__)
 
 PAGE = 200  # conversations read into the sidebar at a time
-WINDOW = 20  # latest messages shown when a conversation opens (a few screens; each bubble costs ~10 ms)
-EARLIER_STEP = 40  # more each time "Show earlier messages" is pressed
+WINDOW = 40  # latest messages shown when a conversation opens: a few screens (each costs ~1-3 ms to lay out)
+EARLIER_STEP = 100  # how many more "Show earlier messages" adds
 UNDO_MS = 12_000  # how long "Undo" stays offered after a delete
 PathChooser = Callable[[str, str], str | None]
 

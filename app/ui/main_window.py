@@ -7,69 +7,51 @@ import html
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QUrl, Slot
+from PySide6.QtCore import QByteArray, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QComboBox,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
 from app.core.history import MessageStatus
-from app.core.settings import Settings
+from app.core.settings import Settings, generation_params
 from app.core.types import (
-    FinishReason,
     GenerationResult,
     LoadParams,
     ModelInfo,
     ReasoningEffort,
     Role,
 )
+from app.engine.hardware import Machine, probe_machine
 from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
+from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
 from app.qt.task_runner import TaskRunner
 from app.storage.history import HistoryStore
 from app.ui.banner import Banner
+from app.ui.chat_items import describe_result, details_from_result
 from app.ui.chat_view import ChatView
-from app.ui.composer import Composer
+from app.ui.composer_bar import ComposerBar
+from app.ui.first_run import FirstRunPanel
 from app.ui.history_panel import HistoryPanel
-from app.ui.inference_dialog import InferenceDialog
-from app.ui.model_picker import ModelPicker, model_label
+from app.ui.model_picker import model_label
 from app.ui.settings_window import SettingsWindow
 from app.ui.sidebar import Sidebar
 from app.ui.streaming_reply import StreamingReply
 
 log = logging.getLogger(__name__)
 SettingsSaver = Callable[[Settings], None]
-
-
-def describe_result(result: GenerationResult) -> str:
-    """The line under a reply: speed, length and, when it did not simply end, why it stopped."""
-    parts = []
-    stats = result.stats
-    if stats.tokens_per_second:
-        parts.append(f"{stats.tokens_per_second:.1f} tokens/s")
-    parts.append(f"{stats.completion_tokens} tokens")
-    if result.dropped_messages:
-        parts.append(f"{result.dropped_messages} earlier messages left out to fit the context")
-    if result.tool_calls:
-        parts.append("tried to use a tool, which Moss does not offer yet: " + ", ".join(result.tool_calls))
-    reason = {
-        FinishReason.CANCELLED: "stopped",
-        FinishReason.LENGTH: "reached the length limit",
-        FinishReason.CONTEXT: "the context is full",
-    }.get(result.finish_reason)
-    if reason:
-        parts.append(reason)
-    return " · ".join(parts)
 
 
 class MainWindow(QMainWindow):
@@ -80,9 +62,11 @@ class MainWindow(QMainWindow):
         settings: Settings,
         save_settings: SettingsSaver,
         starter_model: str | None,
+        paths: AppPaths,
         models: ModelsController | None = None,
     ) -> None:
         super().__init__()
+        self._paths = paths
         self._controller = controller
         self._models = models
         self._settings_window: SettingsWindow | None = None
@@ -91,12 +75,14 @@ class MainWindow(QMainWindow):
         self._save_settings = save_settings
         self._starter_model = starter_model
         self._pending: StreamingReply | None = None
+        self._context_used = 0  # tokens the model saw in this chat's last turn (prompt and reply)
         self._editing: int | None = None  # the user message being edited (its new version will be a sibling)
         self._draft_effort = self._default_effort()
         self._tasks = TaskRunner(self)
         self.setWindowTitle("Moss")
         self.resize(1100, 740)
         self._build()
+        self._restore_layout()
         self.history = HistoryPanel(store, self.sidebar, self.chat_view, self.undo_banner, self._tasks, self)
         self._connect()
         self._refresh_models()
@@ -113,16 +99,19 @@ class MainWindow(QMainWindow):
         self.conversation_list = self.sidebar.conversation_list
 
         top = QHBoxLayout()
-        self.model_picker = ModelPicker()
-        top.addWidget(QLabel("Model"))
-        top.addWidget(self.model_picker, 1)
-        self.run_settings_button = QPushButton("Run settings…")
-        self.run_settings_button.setToolTip("How the model runs on this computer: context, GPU layers, KV cache")
-        top.addWidget(self.run_settings_button)
+        self.title_label = QLabel()
+        self.title_label.setObjectName("chatTitle")
+        self.title_label.setAccessibleName("Conversation title")
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long titles clip
+        top.addWidget(self.title_label, 1)
         self.models_button = QPushButton("Models…")
-        self.models_button.setToolTip("Download, import and manage models (Ctrl+,)")
+        self.models_button.setToolTip("Download, import and manage models")
         self.models_button.setVisible(self._models is not None)
         top.addWidget(self.models_button)
+        self.settings_button = QPushButton("Settings…")
+        shortcut = QKeySequence("Ctrl+,").toString(QKeySequence.SequenceFormat.NativeText)
+        self.settings_button.setToolTip(f"Inference, chat, appearance and privacy settings ({shortcut})")
+        top.addWidget(self.settings_button)
         self.demo_banner = Banner("banner")
         if self._models is not None:
             self.demo_banner.add_action("get", "Get gpt-oss…")
@@ -130,70 +119,60 @@ class MainWindow(QMainWindow):
         self.error_banner = Banner("errorBanner")
         self.undo_banner = Banner("banner")
         self.notice_banner = Banner("banner")
+        self.context_banner = Banner("banner")
+        self.context_banner.add_action("new", "New chat")
         self.edit_hint = Banner("banner")
         self.edit_hint.add_action("cancel", "Cancel edit")
         self.chat_view = ChatView()
         self.chat_view.reasoning_display = self._settings.reasoning_display
-        self.composer = Composer()
-        self.send_button = QPushButton("Send")
-        self.send_button.setObjectName("primaryButton")
-        self.send_button.setToolTip("Send (Enter)")
-        self.stop_button = QPushButton("Stop")
-        self.stop_button.setToolTip("Stop the reply (Esc)")
-        composer_frame = QFrame()
-        composer_frame.setObjectName("composerFrame")
-        row = QHBoxLayout(composer_frame)
-        row.setContentsMargins(10, 6, 8, 6)
-        row.addWidget(self.composer, 1)
-        buttons = QVBoxLayout()
-        buttons.addStretch(1)
-        self.effort_picker = QComboBox()
-        self.effort_picker.setObjectName("effortPicker")
-        for effort in ReasoningEffort:
-            self.effort_picker.addItem(f"Reasoning: {effort.value}", effort)
-        buttons.addWidget(self.effort_picker)
-        send_row = QHBoxLayout()
-        send_row.addStretch(1)
-        send_row.addWidget(self.stop_button)
-        send_row.addWidget(self.send_button)
-        buttons.addLayout(send_row)
-        row.addLayout(buttons)
 
         main = QWidget()
         column = QVBoxLayout(main)
-        column.setContentsMargins(16, 12, 16, 12)
+        column.setContentsMargins(16, 10, 16, 12)
         column.addLayout(top)
-        # How the model runs on this machine, in words, right under where it is chosen.
+        # How the model runs on this machine, in words.
         self.plan_label = QLabel()
         self.plan_label.setObjectName("hintLabel")
         self.plan_label.setWordWrap(True)
         self.plan_label.hide()
         column.addWidget(self.plan_label)
-        column.addWidget(self.demo_banner)
-        column.addWidget(self.error_banner)
-        column.addWidget(self.undo_banner)
-        column.addWidget(self.notice_banner)
-        column.addWidget(self.chat_view, 1)
+        for banner in (self.demo_banner, self.error_banner, self.undo_banner, self.notice_banner):
+            column.addWidget(banner)
+        self.chat_stack = QStackedWidget()  # the chat, or the welcome when there is no model to chat with
+        self.chat_stack.addWidget(self.chat_view)
+        self.first_run: FirstRunPanel | None = None
+        self._probing = False
+        column.addWidget(self.chat_stack, 1)
+        column.addWidget(self.context_banner)
         column.addWidget(self.edit_hint)
-        column.addWidget(composer_frame)
+        bar = ComposerBar()
+        self.composer, self.model_picker, self.run_settings_button = bar.composer, bar.model_picker, bar.run_settings
+        self.effort_picker, self.context_meter = bar.effort_picker, bar.context_meter
+        self.send_button, self.stop_button = bar.send_button, bar.stop_button
+        column.addWidget(bar)
 
         splitter = QSplitter()
+        splitter.setObjectName("mainSplitter")
         splitter.addWidget(self.sidebar)
         splitter.addWidget(main)
         splitter.setStretchFactor(1, 1)
-        splitter.setSizes([240, 860])
+        splitter.setSizes([250, 850])
         splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
         self.setCentralWidget(splitter)
 
         self.state_label = QLabel()
         self.progress = QProgressBar()
-        self.progress.setRange(0, 0)  # busy indicator: llama.cpp loads without a percent in v1
-        self.progress.setMaximumWidth(140)
-        self.progress.setTextVisible(False)
+        self.progress.setRange(0, 0)  # busy until llama.cpp reports how far the load is
+        self.progress.setMaximumWidth(160)
+        self.progress.setAccessibleName("Model loading progress")
         self.speed_label = QLabel()
         self.statusBar().addWidget(self.state_label, 1)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.speed_label)
+        QWidget.setTabOrder(self.sidebar.search_field, self.conversation_list)
+        QWidget.setTabOrder(self.conversation_list, self.chat_view)
+        QWidget.setTabOrder(self.chat_view, self.composer)
 
     def _connect(self) -> None:
         c = self._controller
@@ -221,12 +200,28 @@ class MainWindow(QMainWindow):
         self.chat_view.sibling_requested.connect(self.switch_version)
         self.chat_view.edit_requested.connect(self.edit_message)
         self.chat_view.regenerate_requested.connect(self.regenerate)
+        self.chat_view.delete_requested.connect(self.delete_message)
+        self.composer.edit_last_requested.connect(self.edit_last_message)
+        self.composer.problem.connect(self.show_error)
+        c.load_progress.connect(self._on_load_progress)
         self.edit_hint.action_triggered.connect(lambda _name: self.cancel_edit())
-        QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation)
-        QShortcut(QKeySequence("Ctrl+K"), self, self.sidebar.focus_search)  # Cmd+K on macOS
-        QShortcut(QKeySequence.StandardKey.Open, self, self.model_picker.open_file_dialog)
+        self.context_banner.action_triggered.connect(lambda _name: self.new_conversation())
         self.models_button.clicked.connect(lambda: self.open_settings("Models"))
-        QShortcut(QKeySequence("Ctrl+,"), self, lambda: self.open_settings("Models"))  # Cmd+, on macOS
+        self.settings_button.clicked.connect(lambda: self.open_settings())
+        # Native shortcuts: Ctrl on Windows and Linux, Cmd on macOS (Qt maps Ctrl to Cmd there).
+        shortcuts: list[tuple[QKeySequence | QKeySequence.StandardKey, Callable[[], object]]] = [
+            (QKeySequence.StandardKey.New, self.new_conversation),
+            (QKeySequence("Ctrl+K"), self.sidebar.focus_search),
+            (QKeySequence.StandardKey.Find, self.sidebar.focus_search),
+            (QKeySequence.StandardKey.Open, self.model_picker.open_file_dialog),
+            (QKeySequence("Ctrl+,"), lambda: self.open_settings()),
+            (QKeySequence.StandardKey.Close, self.close),
+            (QKeySequence("Ctrl+L"), self.focus_composer),
+            (QKeySequence("Ctrl+Shift+R"), self.regenerate_last),
+            (QKeySequence("Ctrl+Shift+C"), self.copy_last_reply),
+        ]
+        for sequence, slot in shortcuts:
+            QShortcut(sequence, self, slot)
         if self._models is not None:
             self._models.installed_changed.connect(self._refresh_models)
             self._models.folder_moved.connect(self._on_models_folder_moved)
@@ -236,6 +231,7 @@ class MainWindow(QMainWindow):
     def load_model(self, path: str) -> None:
         self.error_banner.hide()
         s = self._settings
+        threads, batch = s.n_threads or None, s.n_batch or None  # 0: the plan's choice
         if s.manual_load:
             params = LoadParams(
                 n_ctx=s.context_length or LoadParams().n_ctx,
@@ -245,36 +241,57 @@ class MainWindow(QMainWindow):
                 type_v=s.kv_type,
                 flash_attn=s.flash_attn or s.kv_type != "f16",  # a quantized V cache needs flash attention
             )
-            self._controller.load_model(path, params)
+            self._controller.load_model(path, params, n_threads=threads, n_batch=batch)
         else:
-            self._controller.load_model(path, wanted_ctx=s.context_length or None)
+            wanted = s.context_length or None
+            self._controller.load_model(path, wanted_ctx=wanted, n_threads=threads, n_batch=batch)
 
-    def open_run_settings(self) -> InferenceDialog:
-        """Open the run settings; applying them reloads the model. Returns the dialog (tests drive it)."""
-        dialog = InferenceDialog(self._settings, self._controller.model, self)
-        dialog.accepted.connect(lambda: self._apply_run_settings(dialog.result_settings()))
-        dialog.open()
-        return dialog
+    def open_run_settings(self) -> SettingsWindow:
+        """Open the settings window at Inference ("Apply and reload" there reloads the model); returns it."""
+        return self.open_settings("Inference")
 
-    def _apply_run_settings(self, settings: Settings) -> None:
-        self._settings = settings
-        self._persist_settings()
+    @Slot()
+    def _apply_run_settings(self) -> None:
+        """Load the current model again with the run settings just saved (after the reply being written)."""
         model = self._controller.model
-        if model is not None and not self._controller.generating:
-            self.load_model(model.path)
+        if model is None:
+            return
+        if self._controller.generating:
+            self.show_notice("The new run settings apply the next time the model loads (a reply is being written).")
+            return
+        self.load_model(model.path)
 
-    def open_settings(self, section: str = "Models") -> SettingsWindow | None:
+    def open_settings(self, section: str = "Models") -> SettingsWindow:
         """Open (or raise) the settings window at ``section``; returns it (tests drive it)."""
-        if self._models is None:
-            return None
-        if self._settings_window is None:
-            self._settings_window = SettingsWindow(self._models, self)
-            self._settings_window.models_pane.use_model.connect(self.load_model)
-        self._settings_window.show_section(section)
-        self._settings_window.show()
-        self._settings_window.raise_()
-        self._settings_window.activateWindow()
-        return self._settings_window
+        window = self._settings_window
+        if window is None:
+            window = SettingsWindow(self._settings, self._paths, self._store, self._models, self)
+            if window.models_pane is not None:
+                window.models_pane.use_model.connect(self.load_model)
+            window.settings_changed.connect(self._on_settings_changed)
+            window.reload_requested.connect(self._apply_run_settings)
+            window.data_deleted.connect(self._controller.stop)  # a reply into a chat that no longer exists
+            window.data_deleted.connect(self.history.new_draft)
+            self._controller.model_loaded.connect(window.set_model)
+            self._controller.model_unloaded.connect(lambda: window.set_model(None))
+            self._settings_window = window
+        window.set_model(self._controller.model)
+        window.show_section(section)
+        if window.isVisible():  # already open behind the main window: bring it forward
+            window.raise_()
+        window.show()
+        window.activateWindow()
+        return window
+
+    @Slot(object)
+    def _on_settings_changed(self, settings: Settings) -> None:
+        """GUI thread: the settings window changed preferences (its copy may predate the models used since)."""
+        before, self._settings = self._settings, self._settings.with_preferences_of(settings)
+        self._persist_settings()
+        self.chat_view.reasoning_display = self._settings.reasoning_display  # for replies from now on
+        if self._settings.reasoning_effort != before.reasoning_effort and self.history.current_id is None:
+            self._draft_effort = self._default_effort()  # a new chat not yet started takes the new default
+            self.effort_picker.setCurrentIndex(self.effort_picker.findData(self._draft_effort))
 
     @Slot(str)
     def _on_models_folder_moved(self, folder: str) -> None:
@@ -289,9 +306,18 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_loading_started(self, path: str) -> None:
+        self.progress.setRange(0, 0)  # busy until llama.cpp reports its first percent
         self.plan_label.hide()
         self.state_label.setText(f"Loading {model_label(path)}…")
         self.demo_banner.hide()
+
+    @Slot(str, int)
+    def _on_load_progress(self, path: str, percent: int) -> None:
+        if path != self._controller.loading_path:
+            return  # a load that was replaced meanwhile
+        self.progress.setRange(0, 100)
+        self.progress.setValue(percent)
+        self.state_label.setText(f"Loading {model_label(path)}… {percent}%")
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
@@ -322,7 +348,7 @@ class MainWindow(QMainWindow):
             self.model_picker.open_file_dialog()
         elif name == "get":
             window = self.open_settings("Models")
-            if window is not None:
+            if window.models_pane is not None:
                 window.models_pane.tabs.setCurrentIndex(1)
                 window.models_pane.run_search()
 
@@ -373,7 +399,22 @@ class MainWindow(QMainWindow):
                         bubble.append_reasoning(pending.reasoning)
                     pending.bubble = bubble
         self.chat_view.set_actions_enabled(not self._controller.busy)
-        self._update_empty_hint()
+        self._context_used = self._last_context_use()
+        self._update_title()
+        self._update_state()
+
+    def _last_context_use(self) -> int:
+        """What the last reply in the shown chat took of the context (prompt plus reply), from the history."""
+        for item in reversed(self.chat_view.bubbles):
+            if item.role == Role.ASSISTANT and item.message_id is not None and item.bound:
+                stored = self._store.message(item.message_id)
+                if stored.prompt_tokens is not None:
+                    return stored.prompt_tokens + (stored.completion_tokens or 0)
+        return 0
+
+    def _update_title(self) -> None:
+        info = self.history.current
+        self.title_label.setText(info.title if info is not None else "New chat")
 
     def _default_effort(self) -> ReasoningEffort:
         try:
@@ -437,6 +478,53 @@ class MainWindow(QMainWindow):
         self.error_banner.hide()
         self._start_reply(reply.conversation_id, reply.parent_id, redraw=True)
 
+    def edit_last_message(self) -> None:
+        """Up in an empty message box: edit the last message you sent."""
+        last = next((b for b in reversed(self.chat_view.bubbles) if b.role == Role.USER and b.bound), None)
+        if last is not None and last.message_id is not None:
+            self.edit_message(last.message_id)
+
+    def regenerate_last(self) -> None:
+        last = self.chat_view.bubbles[-1] if self.chat_view.bubbles else None
+        if last is not None and last.role == Role.ASSISTANT and last.message_id is not None and last.bound:
+            self.regenerate(last.message_id)
+
+    def copy_last_reply(self) -> None:
+        last = next((b for b in reversed(self.chat_view.bubbles) if b.role == Role.ASSISTANT), None)
+        if last is not None:
+            self.chat_view.run_action(last, "copy")
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete a message and the replies built on it, after asking (it cannot be undone)."""
+        if self._controller.busy:
+            return
+        conversation_id = self.history.current_id
+        if conversation_id is None:
+            return
+        after = self._store.position_from_leaf(conversation_id, message_id) or 0
+        message = self._store.message(message_id)
+        what = "your message" if message.role == Role.USER else "this reply"
+        text = f"Delete {what}" + (f" and the {after} message{'s' if after != 1 else ''} after it?" if after else "?")
+        if message.sibling_count > 1:
+            text += " The other versions stay."
+        if not self.confirm("Delete message", text + " This cannot be undone.", "Delete"):
+            return
+        if not self.history.write(lambda: self._store.delete_branch(message_id)):
+            return
+        self.history.show_current()
+        self.history.refresh_list()
+
+    def confirm(self, title: str, text: str, accept: str) -> bool:
+        """Ask a yes/no question (tests replace this)."""
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, QMessageBox.StandardButton.Cancel, self)
+        button = box.addButton(accept, QMessageBox.ButtonRole.DestructiveRole)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        return box.clickedButton() is button
+
+    def focus_composer(self) -> None:
+        self.composer.setFocus()
+
     @Slot()
     def _on_escape(self) -> None:
         if self._controller.generating:
@@ -480,11 +568,8 @@ class MainWindow(QMainWindow):
         assert model is not None
         info = self._store.conversation(conversation_id)
         snapshot = self._store.snapshot(conversation_id, through=parent_id)
-        params = dataclasses.replace(
-            model.default_params,  # the sampling the model's makers recommend
-            max_tokens=self._settings.max_tokens,
-            reasoning_effort=info.reasoning_effort,
-        )
+        # The sampling the model's makers recommend unless the person chose their own.
+        params = generation_params(self._settings, model.default_params, info.reasoning_effort)
         reply = self._store.add_message(
             conversation_id, parent_id, Role.ASSISTANT, model=model_label(model.path), status=MessageStatus.STREAMING
         )
@@ -496,6 +581,7 @@ class MainWindow(QMainWindow):
             self._pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT)
             self.chat_view.bind(self._pending.bubble, reply)
         self.history.refresh_list()
+        self._update_title()
         self._update_state()
 
     @Slot(str, str, str)
@@ -515,10 +601,13 @@ class MainWindow(QMainWindow):
                 self.history.show_current()
         elif pending.bubble is not None:
             pending.bubble.set_text(result.content)
-            pending.bubble.set_meta(describe_result(result))
+            pending.bubble.set_meta(describe_result(result), details_from_result(result, pending.bubble.model))
         tps = result.stats.tokens_per_second
         self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+        if pending.conversation_id == self.history.current_id:
+            self._context_used = result.stats.prompt_tokens + result.stats.completion_tokens
         self.history.refresh_list()  # the first reply may have improved the title
+        self._update_title()
         self._update_state()
 
     @Slot(str, str)
@@ -557,13 +646,55 @@ class MainWindow(QMainWindow):
         self.stop_button.setVisible(c.generating)
         self.send_button.setVisible(not c.generating)
         if loading:
-            self.state_label.setText(f"Loading {model_label(c.loading_path or '')}…")
+            percent = f" {c.load_percent}%" if c.load_percent is not None else ""
+            self.state_label.setText(f"Loading {model_label(c.loading_path or '')}…{percent}")
         elif model is None:
             self.state_label.setText("No model loaded")
         else:
             state = "Answering…" if c.generating else "Ready"
             self.state_label.setText(f"{state} · {model_label(model.path)} · context {model.n_ctx:,} tokens")
         self._update_empty_hint()
+        self._update_context()
+        self._update_first_run()
+
+    def _update_first_run(self) -> None:
+        """With nothing to chat with (a fresh install, or a model that failed to load) a new chat shows the
+        welcome: this computer, the gpt-oss model that fits it, and the models already on disk."""
+        c = self._controller
+        wanted = c.model is None and c.loading_path is None and self.history.current_id is None
+        if self.first_run is None:
+            if wanted and not self._probing:
+                self._probing = True  # probing the GPU loads llama.cpp's device list: on the pool
+                self._tasks.run(probe_machine, self._on_machine_probed, self._on_probe_failed, name="probe machine")
+            return
+        self.chat_stack.setCurrentWidget(self.first_run if wanted else self.chat_view)
+
+    def _on_machine_probed(self, machine: object) -> None:
+        assert isinstance(machine, Machine)
+        panel = FirstRunPanel(machine, self._models)
+        panel.model_chosen.connect(self.load_model)
+        panel.open_file_requested.connect(self.model_picker.open_file_dialog)
+        self.first_run = panel
+        self.chat_stack.addWidget(panel)
+        self._update_first_run()
+
+    def _on_probe_failed(self, message: str) -> None:
+        log.warning("could not describe this computer for the welcome: %s", message)
+
+    def _update_context(self) -> None:
+        """The context meter, and a warning with a way out before the context is full."""
+        model = self._controller.model
+        used = self._context_used if self.history.current_id is not None else 0
+        self.context_meter.set_usage(used, model.n_ctx if model else 0)
+        level = self.context_meter.level if model else "ok"
+        if level == "ok":
+            self.context_banner.hide()
+            return
+        percent = round(self.context_meter.fraction * 100)
+        self.context_banner.show_message(
+            f"This chat fills {percent}% of the model's context. From here on the oldest messages are left out "
+            "of what the model sees; a new chat starts fresh."
+        )
 
     def _persist_settings(self) -> None:
         try:
@@ -576,7 +707,22 @@ class MainWindow(QMainWindow):
     def settings(self) -> Settings:
         return self._settings
 
+    def _restore_layout(self) -> None:
+        """The window's size, place and sidebar width as the person left them."""
+        if self._settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self._settings.window_geometry.encode()))
+        if self._settings.window_state:
+            self.splitter.restoreState(QByteArray.fromBase64(self._settings.window_state.encode()))
+
+    def _save_layout(self) -> None:
+        geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        state = bytes(self.splitter.saveState().toBase64().data()).decode()
+        if (geometry, state) != (self._settings.window_geometry, self._settings.window_state):
+            self._settings = dataclasses.replace(self._settings, window_geometry=geometry, window_state=state)
+            self._persist_settings()
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_layout()
         self._controller.stop()
         pending, self._pending = self._pending, None
         if pending is not None:  # the window goes before the model thread answers: keep what arrived

@@ -1,118 +1,175 @@
-"""The settings window: one window, sections on the left. For now: Models and Privacy (the Hugging Face
-token); the other sections join it as they are built."""
+"""The settings window: one window, sections on the left (Models, Inference, Chat, Appearance, Privacy, About).
+
+The window holds the settings as last saved; each section reports the fields it changed and the window emits
+the whole new Settings (``settings_changed``), which the main window persists and applies. Loading choices wait
+for "Apply and reload" (``reload_requested`` follows ``settings_changed``); the rest applies at once.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QHideEvent
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
-    QLabel,
-    QLineEdit,
     QListWidget,
     QListWidgetItem,
     QPushButton,
     QStackedWidget,
-    QVBoxLayout,
     QWidget,
 )
 
+from app.core.settings import Settings
+from app.core.types import ModelInfo
+from app.platform.paths import AppPaths
 from app.qt.models_controller import ModelsController
+from app.qt.task_runner import TaskRunner
+from app.storage.history import HistoryStore
 from app.ui.models_pane import ModelsPane
+from app.ui.settings_about import AboutPane
+from app.ui.settings_appearance import AppearancePane
+from app.ui.settings_chat import ChatPane
+from app.ui.settings_common import Card, SettingsPage, hint
+from app.ui.settings_inference import InferencePane
+from app.ui.settings_privacy import PrivacyPane
 
 
-class PrivacyPane(QWidget):
-    """The Hugging Face token (only in the system keychain) and what leaves the machine."""
-
-    def __init__(self, controller: ModelsController, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.controller = controller
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(16, 14, 16, 14)
-        title = QLabel("Hugging Face token")
-        title.setObjectName("sectionTitle")
-        layout.addWidget(title)
-        explain = QLabel(
-            "Needed only for gated or private repositories. Create a read token at huggingface.co/settings/tokens. "
-            "It is kept in the system keychain, sent only to the Hugging Face Hub, and never written to a file "
-            "or a log."
-        )
-        explain.setWordWrap(True)
-        explain.setObjectName("hintLabel")
-        layout.addWidget(explain)
-        row = QHBoxLayout()
-        self.token_edit = QLineEdit()
-        self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
-        self.token_edit.setPlaceholderText("hf_…")
-        self.token_edit.setAccessibleName("Hugging Face token")
-        self.save_button = QPushButton("Save token")
-        self.clear_button = QPushButton("Remove token")
-        row.addWidget(self.token_edit, 1)
-        row.addWidget(self.save_button)
-        row.addWidget(self.clear_button)
-        layout.addLayout(row)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        layout.addWidget(self.status)
-        leaves = QLabel(
-            "What leaves this computer: nothing but the Hugging Face requests you start (search, model lists, "
-            "downloads). Conversations and models stay here."
-        )
-        leaves.setWordWrap(True)
-        leaves.setObjectName("hintLabel")
-        layout.addSpacing(12)
-        layout.addWidget(leaves)
-        layout.addStretch(1)
-        self.save_button.clicked.connect(self.save)
-        self.clear_button.clicked.connect(lambda: self.controller.set_token(""))
-        self.token_edit.returnPressed.connect(self.save)
-        controller.token_changed.connect(self._update)
-        self._update()
-
-    def save(self) -> None:
-        if self.token_edit.text().strip():
-            self.controller.set_token(self.token_edit.text())
-            self.token_edit.clear()
-
-    def _update(self) -> None:
-        c = self.controller
-        where = c.token_storage
-        text = f"A token is saved ({where})." if c.has_token else "No token saved."
-        if not c.token_persistent:
-            text += f" Note: {where}; Moss will forget it when it closes."
-        self.status.setText(text)
-        self.clear_button.setEnabled(c.has_token)
+def _models_elsewhere() -> SettingsPage:
+    """The Models section where no model manager was given (tests, the screenshot tool)."""
+    page = SettingsPage("Models", "")
+    card = page.add_card(Card())
+    card.add_wide(hint("Models are managed in Moss's own window: this one was opened without its model manager."))
+    page.finish()
+    return page
 
 
 class SettingsWindow(QDialog):
-    SECTIONS = ("Models", "Privacy")
+    """Signals: settings_changed(Settings) after any change (the main window saves and applies it);
+    reload_requested() after "Apply and reload" (following its settings_changed); data_deleted() when
+    "Delete all data" has finished (the history was erased in place before)."""
 
-    def __init__(self, models: ModelsController, parent: QWidget | None = None) -> None:
+    SECTIONS = ("Models", "Inference", "Chat", "Appearance", "Privacy", "About")
+    settings_changed = Signal(object)
+    reload_requested = Signal()
+    data_deleted = Signal()
+
+    def __init__(
+        self,
+        settings: Settings,
+        paths: AppPaths,
+        store: HistoryStore,
+        models: ModelsController | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settingsWindow")
-        self.resize(980, 640)
+        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        self.resize(980, 680)
+        self._settings = settings
+        self.tasks = TaskRunner(self)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         self.sections = QListWidget()
         self.sections.setObjectName("settingsSections")
         self.sections.setAccessibleName("Settings sections")
-        self.sections.setFixedWidth(170)
+        self.sections.setFixedWidth(180)
         for name in self.SECTIONS:
             item = QListWidgetItem(name)
             item.setSizeHint(QSize(150, 34))
             self.sections.addItem(item)
         self.stack = QStackedWidget()
-        self.models_pane = ModelsPane(models)
-        self.privacy_pane = PrivacyPane(models)
-        self.stack.addWidget(self.models_pane)
-        self.stack.addWidget(self.privacy_pane)
+        self.stack.setObjectName("settingsStack")
+        self.models_pane = ModelsPane(models) if models is not None else None
+        models_dir = models.library.models_dir if models is not None else _models_dir(settings, paths)
+        self.inference_pane = InferencePane(settings)
+        self.chat_pane = ChatPane(settings)
+        self.appearance_pane = AppearancePane(settings)
+        self.privacy_pane = PrivacyPane(paths, store, models, self.tasks)
+        self.about_pane = AboutPane(paths, models_dir, self.tasks)
+        pages = (
+            self.models_pane or _models_elsewhere(),
+            self.inference_pane,
+            self.chat_pane,
+            self.appearance_pane,
+            self.privacy_pane,
+            self.about_pane,
+        )
+        for page in pages:
+            self.stack.addWidget(page)
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)  # Enter in a field must not press a button (Reset, Delete all data)
         layout.addWidget(self.sections)
         layout.addWidget(self.stack, 1)
-        self.sections.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sections.currentRowChanged.connect(self._on_section_changed)
         self.sections.setCurrentRow(0)
-        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        self.inference_pane.changed.connect(self._on_pane_changed)
+        self.inference_pane.apply_requested.connect(self._on_apply_requested)
+        self.chat_pane.changed.connect(self._on_pane_changed)
+        self.appearance_pane.changed.connect(self._on_pane_changed)
+        self.privacy_pane.settings_reset.connect(self._on_settings_reset)
+        self.privacy_pane.erased.connect(self.data_deleted)
+        if models is not None:
+            models.folder_moved.connect(self.about_pane.set_models_folder)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings as this window last emitted (or was given) them."""
+        return self._settings
+
+    # -- the main window's interface ----------------------------------------------------------------------
+
+    @Slot(object)
+    def set_model(self, info: ModelInfo | None) -> None:
+        """The Inference section follows the loaded model (None: none is loaded)."""
+        self.inference_pane.set_model(info)
 
     def show_section(self, name: str) -> None:
         self.sections.setCurrentRow(self.SECTIONS.index(name))
+
+    # -- changes ------------------------------------------------------------------------------------------
+
+    def _commit(self, changes: dict[str, Any]) -> Settings:
+        self._settings = dataclasses.replace(self._settings, **changes)
+        for pane in (self.chat_pane, self.appearance_pane):
+            pane.remember(self._settings)
+        self.inference_pane.remember(self._settings)
+        return self._settings
+
+    @Slot(object)
+    def _on_pane_changed(self, changes: dict[str, Any]) -> None:
+        before = self._settings
+        if self._commit(changes) != before:
+            self.settings_changed.emit(self._settings)
+
+    @Slot(object)
+    def _on_apply_requested(self, changes: dict[str, Any]) -> None:
+        self.settings_changed.emit(self._commit(changes))
+        self.inference_pane.show_settings(self._settings)
+        self.reload_requested.emit()
+
+    @Slot()
+    def _on_settings_reset(self) -> None:
+        """Delete all data: every preference back to its default (the models folder stays where it is)."""
+        self._settings = Settings(models_dir=self._settings.models_dir)
+        for pane in (self.inference_pane, self.chat_pane, self.appearance_pane):
+            pane.show_settings(self._settings)
+        self.appearance_pane.apply_look()
+        self.settings_changed.emit(self._settings)
+
+    def _on_section_changed(self, row: int) -> None:
+        self.chat_pane.flush()  # instructions typed just before switching are kept
+        self.stack.setCurrentIndex(row)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.chat_pane.flush()
+        super().hideEvent(event)
+
+
+def _models_dir(settings: Settings, paths: AppPaths) -> Path:
+    return Path(settings.models_dir).expanduser() if settings.models_dir else paths.models

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from app.core.types import FinishReason, GenerationResult
 from app.storage.history import HistoryStore
-from app.ui.chat_view import MessageBubble
+from app.ui.chat_items import ChatItem
 
 SAVE_EVERY_S = 1.0
 Saver = Callable[[Callable[[], object]], object]  # runs a write and reports a failure to the person
@@ -28,7 +28,7 @@ class StreamingReply:
     message_id: int
     text: str = ""
     reasoning: str = ""
-    bubble: MessageBubble | None = None
+    bubble: ChatItem | None = None
     saved_at: float = field(default_factory=time.monotonic)
 
     def add(self, kind: str, text: str) -> None:

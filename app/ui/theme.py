@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
 _COLOURS = {
@@ -24,6 +24,7 @@ _COLOURS = {
         "banner_border": "#e8d595",
         "error": "#fde8e6",
         "error_border": "#e3a39b",
+        "danger": "#b3261e",
     },
     "dark": {
         "window": "#1b1f1b",
@@ -39,6 +40,7 @@ _COLOURS = {
         "banner_border": "#6b5d2c",
         "error": "#442726",
         "error_border": "#8a4a45",
+        "danger": "#f2a59d",
     },
 }
 
@@ -54,8 +56,16 @@ def colours(mode: str) -> dict[str, str]:
     return _COLOURS[resolve_mode(mode)]
 
 
-def apply_theme(app: QApplication, mode: str = "system") -> str:
-    """Style ``app`` for ``mode`` (system, light or dark); returns the mode applied (light or dark)."""
+def apply_theme(app: QApplication, mode: str = "system", *, font_size: int = 0, compact: bool = False) -> str:
+    """Style ``app`` for ``mode`` (system, light or dark), with text of ``font_size`` points (0: the system's
+    size) and, when ``compact``, tighter spacing; returns the mode applied (light or dark). Calling it again
+    restyles every open window at once."""
+    system_font = _SYSTEM_FONT.setdefault("font", QFont(app.font()))  # before Moss changes it
+    font = QFont(system_font)
+    if font_size > 0:
+        font.setPointSize(font_size)
+    app.setFont(font)
+    app.setProperty("compact", compact)  # for widgets that space themselves (the chat view)
     resolved = resolve_mode(mode)
     c = _COLOURS[resolved]
     app.setStyle("Fusion")
@@ -80,8 +90,19 @@ def apply_theme(app: QApplication, mode: str = "system") -> str:
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor(c["muted"]))
     palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor(c["muted"]))
     app.setPalette(palette)
-    app.setStyleSheet(_style_sheet(c))
+    app.setStyleSheet(_style_sheet(c) + (_COMPACT_RULES if compact else ""))
     return resolved
+
+
+_SYSTEM_FONT: dict[str, QFont] = {}
+# Compact mode: less padding in lists and the composer (rules after the others, so they win).
+_COMPACT_RULES = """
+    QListWidget#conversationList::item { padding: 3px 8px; }
+    QListWidget#settingsSections::item { padding: 3px 10px; }
+    QListWidget#resultsList::item { padding: 1px 4px; }
+    QFrame#composerFrame { border-radius: 8px; }
+    QPushButton#primaryButton { padding: 3px 12px; }
+    """
 
 
 def _style_sheet(c: dict[str, str]) -> str:
@@ -90,15 +111,7 @@ def _style_sheet(c: dict[str, str]) -> str:
     QListWidget#conversationList {{ background: transparent; border: none; }}
     QListWidget#conversationList::item {{ padding: 7px 8px; border-radius: 6px; }}
     QListWidget#conversationList::item:selected {{ background: {c["user_bubble"]}; color: {c["text"]}; }}
-    QScrollArea#chatScroll, QWidget#chatCanvas {{ background: {c["base"]}; border: none; }}
-    QFrame#userBubble {{ background: {c["user_bubble"]}; border-radius: 12px; }}
-    QFrame#assistantBubble {{ background: transparent; }}
-    QLabel#roleLabel {{ color: {c["muted"]}; font-weight: 600; }}
     QLabel#metaLabel, QLabel#hintLabel {{ color: {c["muted"]}; }}
-    QToolButton#thinkingToggle {{ color: {c["muted"]}; border: none; padding: 2px 0; font-weight: 600; }}
-    QLabel#thinkingText {{
-        color: {c["muted"]}; border-left: 2px solid {c["border"]}; padding: 2px 0 2px 10px; margin-left: 4px;
-    }}
     QLabel#emptyTitle {{ font-size: 20px; font-weight: 600; }}
     QFrame#banner {{ background: {c["banner"]}; border: 1px solid {c["banner_border"]}; border-radius: 8px; }}
     QFrame#errorBanner {{ background: {c["error"]}; border: 1px solid {c["error_border"]}; border-radius: 8px; }}
@@ -116,22 +129,38 @@ def _style_sheet(c: dict[str, str]) -> str:
     }}
     QListWidget#settingsSections::item {{ padding: 7px 10px; border-radius: 6px; }}
     QListWidget#settingsSections::item:selected {{ background: {c["user_bubble"]}; color: {c["text"]}; }}
-    QToolButton#bubbleAction {{ color: {c["muted"]}; border: none; padding: 1px 6px; }}
-    QToolButton#bubbleAction:hover {{ color: {c["text"]}; background: {c["alt"]}; border-radius: 4px; }}
-    QToolButton#bubbleAction:disabled {{ color: {c["border"]}; }}
-    QFrame#userBubble[found="true"], QFrame#assistantBubble[found="true"] {{
-        border: 2px solid {c["accent"]}; border-radius: 12px;
+    QScrollArea#settingsPage, QWidget#settingsCanvas {{ background: {c["window"]}; border: none; }}
+    QLabel#paneTitle {{ font-size: 19px; font-weight: 600; }}
+    QFrame#settingsCard {{ background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 10px; }}
+    QFrame#settingsCard QLabel {{ background: transparent; border: none; }}
+    QLabel#cardTitle {{ font-weight: 600; }}
+    QListWidget#settingsSections {{ outline: 0; }}
+    QLabel#pathLabel {{ color: {c["muted"]}; }}
+    QPushButton#dangerButton {{
+        color: {c["danger"]}; border: 1px solid {c["error_border"]}; border-radius: 6px; padding: 5px 14px;
+        background: {c["base"]};
     }}
+    QPushButton#dangerButton:hover {{ background: {c["error"]}; }}
     QLineEdit#searchField {{
         background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 6px; padding: 4px 6px;
     }}
     QListWidget#resultsList {{ background: transparent; border: none; }}
     QListWidget#resultsList::item {{ border-radius: 6px; }}
     QListWidget#resultsList::item:selected, QListWidget#resultsList::item:hover {{ background: {c["user_bubble"]}; }}
-    QPushButton#earlierButton {{ padding: 4px 12px; }}
     QFrame#downloadRow {{ background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 8px; }}
     QFrame#downloadRow QLabel {{ border: none; background: transparent; }}
     QLabel#rowTitle, QLabel#sectionTitle {{ font-weight: 600; }}
     QFrame#downloadRow QProgressBar {{ border: none; border-radius: 4px; background: {c["alt"]}; }}
     QFrame#downloadRow QProgressBar::chunk {{ border-radius: 4px; background: {c["accent"]}; }}
+    QListView#chatView {{ background: {c["base"]}; border: none; }}
+    QToolButton#jumpButton {{
+        background: {c["accent"]}; color: {c["accent_text"]}; border: none; border-radius: 13px;
+        padding: 5px 14px; font-weight: 600;
+    }}
+    QLabel#toast {{
+        background: {c["text"]}; color: {c["base"]}; border-radius: 10px; padding: 4px 12px;
+    }}
+    QLabel#chatTitle {{ font-weight: 600; font-size: 15px; }}
+    QToolButton#composerTool {{ border: none; color: {c["muted"]}; padding: 2px 6px; }}
+    QToolButton#composerTool:hover {{ background: {c["alt"]}; border-radius: 5px; color: {c["text"]}; }}
     """

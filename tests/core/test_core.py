@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from app.core.conversation import NEW_CONVERSATION_TITLE, auto_title, title_from_text
-from app.core.settings import Settings
-from app.core.types import Message
+from app.core.settings import BUILTIN_PRESETS, Settings, generation_params
+from app.core.types import GenerationParams, Message, ReasoningEffort
 
 
 def test_title_is_first_line_cut_at_a_word() -> None:
@@ -60,3 +63,101 @@ def test_recent_models_move_to_front_without_duplicates() -> None:
     updated = settings.with_recent_model("/c")
     assert updated.recent_models == ("/c", "/a", "/b")
     assert updated.last_model_path == "/c"
+
+
+# -- settings ---------------------------------------------------------------------------------------------
+
+# settings.json as the previous version wrote it (before threads, batch, sampling, presets and appearance).
+PREVIOUS_VERSION_FILE = """{
+  "context_length": 16384, "cpu_moe": 4, "flash_attn": true, "gpu_layers": 20, "kv_type": "q8_0",
+  "last_model_path": "/m/gpt-oss-20b.gguf", "manual_load": true, "max_tokens": 8192, "models_dir": "/m",
+  "reasoning_display": "shown", "reasoning_effort": "high", "recent_models": ["/m/gpt-oss-20b.gguf"],
+  "system_prompt": "Be brief.", "theme": "dark"
+}"""
+
+
+def test_a_settings_file_from_the_previous_version_still_loads() -> None:
+    settings = Settings.from_dict(json.loads(PREVIOUS_VERSION_FILE))
+    assert (settings.context_length, settings.cpu_moe, settings.kv_type, settings.manual_load) == (
+        16384,
+        4,
+        "q8_0",
+        True,
+    )
+    assert settings.recent_models == ("/m/gpt-oss-20b.gguf",) and settings.theme == "dark"
+    assert settings.system_prompt == "Be brief." and settings.reasoning_effort == "high"
+    # What the previous version did not have takes its default.
+    assert (settings.n_threads, settings.n_batch, settings.sampling_custom) == (0, 0, False)
+    assert (settings.font_size, settings.compact, settings.system_prompt_presets) == (0, False, ())
+    assert settings.temperature == GenerationParams().temperature and settings.window_geometry == ""
+
+
+def test_new_settings_survive_a_round_trip_through_json() -> None:
+    settings = Settings(
+        n_threads=6,
+        n_batch=256,
+        sampling_custom=True,
+        temperature=0.3,
+        top_k=20,
+        system_prompt_presets=(("Translator", "Translate into French."), ("Poet", "Answer in verse.")),
+        font_size=14,
+        compact=True,
+        window_geometry="AdnQywADAAA=",
+    )
+    assert Settings.from_dict(json.loads(json.dumps(settings.to_dict()))) == settings
+
+
+def test_hand_edited_settings_keep_what_makes_sense() -> None:
+    raw = {
+        "temperature": 1,  # an int where a float is due: fine
+        "top_p": "high",  # wrong type
+        "min_p": float("nan"),  # not a number
+        "theme": "purple",  # not a choice
+        "font_size": 42,  # out of range
+        "reasoning_display": "hidden",
+        "kv_type": "q4_0",
+        "compact": 1,  # an int is not a bool
+        "system_prompt_presets": [["Short", "Be short."], ["broken"]],  # one bad item: the list is not trusted
+        "n_threads": 4.0,
+    }
+    settings = Settings.from_dict(raw)
+    assert settings.temperature == 1.0 and isinstance(settings.temperature, float)
+    defaults = Settings()
+    assert (settings.top_p, settings.min_p, settings.theme) == (defaults.top_p, defaults.min_p, "system")
+    assert (settings.font_size, settings.kv_type, settings.compact) == (0, "f16", False)
+    assert settings.system_prompt_presets == () and settings.n_threads == 0
+    assert settings.reasoning_display == "hidden"
+    good = Settings.from_dict({"system_prompt_presets": [["Short", "Be short."]], "font_size": 12})
+    assert good.system_prompt_presets == (("Short", "Be short."),) and good.font_size == 12
+
+
+def test_generation_params_use_the_models_sampling_unless_the_person_chose_their_own() -> None:
+    recommended = GenerationParams(max_tokens=2048, temperature=1.0, top_p=1.0, top_k=0, min_p=0.0)
+    mine = Settings(max_tokens=777, temperature=0.2, top_p=0.5, top_k=7, min_p=0.1, repeat_penalty=1.2)
+    params = generation_params(mine, recommended, ReasoningEffort.HIGH)
+    assert (params.temperature, params.top_p, params.top_k, params.min_p) == (1.0, 1.0, 0, 0.0)
+    assert params.max_tokens == 777 and params.reasoning_effort is ReasoningEffort.HIGH
+    custom = generation_params(dataclasses.replace(mine, sampling_custom=True), recommended, ReasoningEffort.LOW)
+    assert (custom.temperature, custom.top_p, custom.top_k, custom.min_p, custom.repeat_penalty) == (
+        0.2,
+        0.5,
+        7,
+        0.1,
+        1.2,
+    )
+    assert custom.max_tokens == 777 and custom.reasoning_effort is ReasoningEffort.LOW
+
+
+def test_preferences_from_the_settings_window_keep_the_main_windows_own_fields() -> None:
+    current = Settings(recent_models=("/new.gguf",), last_model_path="/new.gguf", models_dir="/m", window_state="x")
+    edited = Settings(recent_models=("/old.gguf",), theme="dark", temperature=0.1)
+    merged = current.with_preferences_of(edited)
+    assert merged.theme == "dark" and merged.temperature == 0.1
+    assert merged.recent_models == ("/new.gguf",) and merged.last_model_path == "/new.gguf"
+    assert merged.models_dir == "/m" and merged.window_state == "x"
+
+
+def test_builtin_presets_are_named_and_useful() -> None:
+    names = [name for name, _ in BUILTIN_PRESETS]
+    assert len(names) == 3 and len(set(names)) == 3
+    assert all(len(text) > 80 for _, text in BUILTIN_PRESETS)

@@ -160,3 +160,27 @@ def test_bad_models_fail_to_load_with_a_clear_error(tmp_path: Path, smollm2: Pat
 def test_generating_without_a_model_is_a_user_error() -> None:
     with pytest.raises(UserError, match="No model is loaded"):
         LlamaEngine().generate(QUESTION)
+
+
+def test_run_setting_overrides_reach_llama_cpp(smollm2: Path) -> None:
+    from app.engine import backend
+
+    engine = LlamaEngine()
+    info = engine.load(smollm2, TEST_LOAD, n_threads=2, n_batch=64)
+    try:
+        llama_cpp = backend.llama()
+        ctx = engine._llm.ctx  # what llama.cpp's context was created with
+        assert llama_cpp.llama_n_batch(ctx) == 64
+        assert llama_cpp.llama_n_threads(ctx) == 2 and llama_cpp.llama_n_threads_batch(ctx) == 2
+        assert (info.load_params.n_threads, info.load_params.n_batch, info.n_ctx) == (2, 64, TEST_LOAD.n_ctx)
+        assert info.plan[-1] == "As you set it: 2 CPU threads and prompt batches of 64 tokens."
+    finally:
+        engine.unload()
+
+
+def test_a_bad_run_setting_is_refused_and_keeps_the_model(smollm2_engine: LlamaEngine, smollm2: Path) -> None:
+    with pytest.raises(UserError, match="threads must be at least 1"):
+        smollm2_engine.load(smollm2, TEST_LOAD, n_threads=0)
+    with pytest.raises(UserError, match="batch size must be at least 1"):
+        smollm2_engine.load(smollm2, TEST_LOAD, n_batch=0)
+    assert smollm2_engine.info is not None  # refused before anything was unloaded

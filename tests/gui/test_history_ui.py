@@ -23,6 +23,7 @@ from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.storage.history import HistoryStore
 from app.ui.app import build_main_window
+from app.ui.chat_items import ChatItem
 from app.ui.history_panel import EARLIER_STEP, WINDOW
 from app.ui.main_window import MainWindow
 from tests.helpers.chatgpt_export import trip_conversation, write_export
@@ -49,8 +50,14 @@ def controller(engine: ScriptedEngine) -> Iterator[EngineController]:
     controller.shutdown()
 
 
-def open_window(qtbot: QtBot, paths: AppPaths, controller: EngineController, model: Path | None = None) -> MainWindow:
-    window = build_main_window(paths, SETTINGS, controller)
+def open_window(
+    qtbot: QtBot,
+    paths: AppPaths,
+    controller: EngineController,
+    model: Path | None = None,
+    settings: Settings = SETTINGS,
+) -> MainWindow:
+    window = build_main_window(paths, settings, controller)
     qtbot.addWidget(window)
     window.show()
     if model is not None and controller.model is None:
@@ -71,6 +78,21 @@ def shown(window: MainWindow) -> list[str]:
     return [b.text for b in window.chat_view.bubbles]
 
 
+def version(item: ChatItem) -> str:
+    return f"{item.sibling_index + 1}/{item.sibling_count}"
+
+
+def click_action(qtbot: QtBot, window: MainWindow, index: int, name: str) -> None:
+    """Click one of a shown message's actions with the mouse, as a person would."""
+    view = window.chat_view
+    item = view.bubbles[index]
+    view.scrollTo(view.model().index(view.model_.items.index(item), 0))
+    point = view.action_point(item, name)
+    assert point is not None, f"no {name} on message {index}"
+    qtbot.mouseMove(view.viewport(), point)
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+
 def test_a_conversation_with_versions_and_reasoning_survives_a_restart(
     qtbot: QtBot, paths: AppPaths, controller: EngineController, engine: ScriptedEngine, tiny_gpt_oss: Path
 ) -> None:
@@ -82,26 +104,25 @@ def test_a_conversation_with_versions_and_reasoning_survives_a_restart(
 
     # Regenerate the first reply: a second version beside it, shown as 2/2, and the turns after it are gone.
     engine.script.append(answer("Banana."))
-    first_reply = window.chat_view.bubbles[1]
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
-        first_reply.action_button.click()
+        click_action(qtbot, window, 1, "regenerate")
     assert shown(window) == ["Name a fruit", "Banana."]
-    assert window.chat_view.bubbles[1].position_label.text() == "2/2"
+    assert version(window.chat_view.bubbles[1]) == "2/2"
     # "<" brings back Apple and the rest of that branch.
-    window.chat_view.bubbles[1].previous_button.click()
+    click_action(qtbot, window, 1, "previous")
     assert shown(window) == ["Name a fruit", "Apple.", "Another?", "Pear."]
 
     # Edit the question: the new version is a sibling of the old one, answered anew.
-    window.chat_view.bubbles[0].action_button.click()
+    click_action(qtbot, window, 0, "edit")
     assert window.composer.toPlainText() == "Name a fruit" and window.edit_hint.isVisible()
     window.composer.setPlainText("Name a vegetable")
     engine.script.append(answer("Carrot."))
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_button.click()
     assert shown(window) == ["Name a vegetable", "Carrot."]
-    assert window.chat_view.bubbles[0].position_label.text() == "2/2"
+    assert version(window.chat_view.bubbles[0]) == "2/2"
     assert "Name a fruit" not in engine.prompts[-1]  # the edited branch does not see the old question
-    window.chat_view.bubbles[0].previous_button.click()  # back to the fruit, Apple branch remembered
+    click_action(qtbot, window, 0, "previous")  # back to the fruit, Apple branch remembered
     assert shown(window) == ["Name a fruit", "Apple.", "Another?", "Pear."]
     window.close()
 
@@ -113,24 +134,29 @@ def test_a_conversation_with_versions_and_reasoning_survives_a_restart(
     again.conversation_list.setCurrentItem(item)
     assert shown(again) == ["Name a fruit", "Apple.", "Another?", "Pear."]
     assert again.chat_view.bubbles[1].thinking.text == "Pick a common one."
-    assert again.chat_view.bubbles[1].position_label.text() == "1/2"
+    assert version(again.chat_view.bubbles[1]) == "1/2"
 
 
 def test_a_stopped_reply_is_kept_with_what_it_had_and_an_empty_one_leaves_no_trace(
     qtbot: QtBot, paths: AppPaths, controller: EngineController, engine: ScriptedEngine, tiny_gpt_oss: Path
 ) -> None:
-    window = open_window(qtbot, paths, controller, tiny_gpt_oss)
+    # Room for a long reply, so that it is Escape that ends it and never the length limit.
+    window = open_window(qtbot, paths, controller, tiny_gpt_oss, Settings(context_length=4096, max_tokens=3000))
     say(qtbot, window, controller, engine, "Hi", answer("Hello."))
     store = window.store
     conversation_id = window.current_id
     assert conversation_id is not None
-    engine.script.append(answer("word " * 150))
-    with qtbot.waitSignal(controller.reply_chunk, timeout=TIMEOUT_MS):
-        window.send_message("Count words")
-    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+    engine.script.append(answer("word " * 1500))
+
+    def press_escape(*_args: object) -> None:  # as soon as the first words show, not after a race
+        controller.reply_chunk.disconnect(press_escape)
         QTest.keyClick(window.composer, Qt.Key.Key_Escape)
+
+    controller.reply_chunk.connect(press_escape)
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("Count words")
     last = store.path(conversation_id)[-1]
-    assert last.role == Role.ASSISTANT and last.content and ("word " * 150).startswith(last.content)
+    assert last.role == Role.ASSISTANT and last.content and ("word " * 1500).startswith(last.content)
     assert last.finish_reason == "cancelled"
     assert last.status == MessageStatus.COMPLETE and "stopped" in window.chat_view.bubbles[-1].meta
 
@@ -178,7 +204,7 @@ def test_search_opens_the_conversation_at_the_hit_and_ctrl_k_focuses_it(
     # The hit is 150 messages from the end: more than a first screen, so the window grew to include it.
     assert window.current_id == target
     bubble = next(b for b in window.chat_view.bubbles if "lighthouse" in b.text)
-    qtbot.waitUntil(lambda: bubble.property("found") is True, timeout=2000)
+    qtbot.waitUntil(lambda: bubble.found, timeout=2000)
     assert window.chat_view.verticalScrollBar().value() < window.chat_view.verticalScrollBar().maximum()
 
 
@@ -192,9 +218,12 @@ def test_a_long_conversation_opens_at_its_end_and_shows_earlier_on_request(
     window.open_conversation(long_id)
     assert len(window.chat_view.bubbles) == WINDOW
     assert window.chat_view.bubbles[-1].text == "message 999"
-    assert window.chat_view.earlier_button.isVisible()
-    assert window.chat_view.earlier_button.text() == f"Show earlier messages ({1000 - WINDOW:,})"
-    window.chat_view.earlier_button.click()
+    view = window.chat_view
+    assert view.earlier_count == 1000 - WINDOW
+    first_row = view.model().index(0, 0)
+    assert first_row.data(Qt.ItemDataRole.AccessibleTextRole) == f"Show earlier messages ({1000 - WINDOW:,})"
+    view.scrollToTop()
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(first_row).center())
     assert (
         len(window.chat_view.bubbles) == WINDOW + EARLIER_STEP
         and window.chat_view.bubbles[0].text == f"message {1000 - WINDOW - EARLIER_STEP}"

@@ -84,7 +84,7 @@ def test_stop_a_reply(qtbot: QtBot, window: MainWindow, controller: EngineContro
     assert result.finish_reason == FinishReason.CANCELLED
     assert result.stats.completion_tokens < 48
     reply = window.chat_view.bubbles[-1]
-    assert "stopped" in reply._meta.text()
+    assert "stopped" in reply.meta
     assert not controller.busy
 
 

@@ -18,6 +18,7 @@ from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
+from app.storage.history import HistoryStore
 from app.ui.models_pane import ModelsPane
 from app.ui.settings_window import SettingsWindow
 from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
@@ -141,7 +142,7 @@ def test_catalog_offline_shows_what_it_last_knew_in_one_line(
 
 
 def test_token_is_kept_in_the_secret_store_only(models: ModelsController, paths: AppPaths, qtbot: QtBot) -> None:
-    window = SettingsWindow(models)
+    window = SettingsWindow(Settings(), paths, HistoryStore.open(paths.history_file), models)
     qtbot.addWidget(window)
     window.show_section("Privacy")
     privacy = window.privacy_pane

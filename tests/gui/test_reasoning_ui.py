@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
 from app.core.settings import Settings
@@ -69,11 +70,15 @@ def test_thinking_streams_then_folds_and_is_never_sent_back(
     assert ("reasoning", True) in seen  # open while the model thinks
     bubble = window.chat_view.bubbles[-1]
     assert bubble.text == "2 + 2 = 4."
-    assert bubble.thinking.isVisible() and not bubble.thinking.expanded  # folded once the answer started
-    assert bubble.thinking.toggle.text().startswith("Thought for")
+    assert bubble.thinking.visible and not bubble.thinking.expanded  # folded once the answer started
+    assert bubble.thinking.title.startswith("Thought for")
     assert bubble.thinking.text == "Simple arithmetic."
-    bubble.thinking.toggle.click()
+    folded_height = window.chat_view.item_rect(bubble).height()
+    header = window.chat_view.thinking_point(bubble)
+    assert header is not None
+    qtbot.mouseClick(window.chat_view.viewport(), Qt.MouseButton.LeftButton, pos=header)
     assert bubble.thinking.expanded
+    qtbot.waitUntil(lambda: window.chat_view.item_rect(bubble).height() > folded_height)  # the reasoning shows
 
     engine.script.append("<|channel|>final<|message|>Yes.<|return|>")
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
@@ -110,7 +115,7 @@ def test_hidden_reasoning_stays_hidden(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_message("What is 2 + 2?")
     bubble = window.chat_view.bubbles[-1]
-    assert bubble.text == "2 + 2 = 4." and not bubble.thinking.isVisible()
+    assert bubble.text == "2 + 2 = 4." and not bubble.thinking.visible
 
 
 def test_effort_selector_is_off_for_models_without_reasoning(

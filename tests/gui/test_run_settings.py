@@ -1,63 +1,159 @@
-"""Run settings: the plan in words under the model picker, manual overrides, and back to automatic."""
+"""Run settings through the main window and a real model: the plan in words, manual overrides applied with
+"Apply and reload", back to automatic, threads and batch reaching llama.cpp, sampling shaping the next reply,
+and the settings window's other changes saved and applied by the main window."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from app.core.settings import Settings
+from app.core.types import GenerationParams, Message
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 from app.qt.engine_worker import EngineController
 from app.ui.app import build_main_window
 from app.ui.main_window import MainWindow
+from app.ui.theme import colours
 
 TIMEOUT_MS = 60_000
 
 
 @pytest.fixture
-def window(qtbot: QtBot, paths: AppPaths, controller: EngineController, tiny_gpt_oss: Path) -> MainWindow:
+def window(qtbot: QtBot, paths: AppPaths, controller: EngineController, tiny_gpt_oss: Path) -> Iterator[MainWindow]:
     main = build_main_window(paths, Settings(), controller)
     qtbot.addWidget(main)
     main.show()
     with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
         main.load_model(str(tiny_gpt_oss))
-    return main
+    yield main
+    if main._settings_window is not None:
+        main._settings_window.tasks.wait()
 
 
-def test_the_plan_is_shown_in_words_where_the_model_is_chosen(window: MainWindow, controller: EngineController) -> None:
+def test_the_plan_is_shown_in_words(window: MainWindow, controller: EngineController) -> None:
     model = controller.model
     assert model is not None and model.plan
-    assert window.plan_label.isVisible()
-    assert window.plan_label.text() == model.plan[0]
-    assert "layers" in window.plan_label.text() and "context" in window.plan_label.text()
-    assert window.plan_label.toolTip() == "\n".join(model.plan)
+    settings = window.open_run_settings()
+    assert settings.stack.currentWidget() is settings.inference_pane
+    assert settings.inference_pane.plan.text() == "\n".join(model.plan)
+    assert "layers" in model.plan[0] and "context" in model.plan[0]
 
 
 def test_manual_settings_reload_the_model_and_reset_goes_back_to_automatic(
     qtbot: QtBot, window: MainWindow, controller: EngineController, paths: AppPaths
 ) -> None:
-    dialog = window.open_run_settings()
-    assert not dialog.manual.isChecked() and not dialog.kv_type.isEnabled()
-    dialog.manual.setChecked(True)
-    dialog.context.setValue(1024)
-    dialog.cpu_moe.setValue(1)
-    dialog.kv_type.setCurrentText("q8_0")
+    pane = window.open_run_settings().inference_pane
+    assert not pane.manual.isChecked() and not pane.kv_type.isEnabled()
+    pane.manual.setChecked(True)
+    pane.context.setValue(1024)
+    pane.cpu_moe.setValue(1)
+    pane.kv_type.setCurrentIndex(pane.kv_type.findData("q8_0"))
     with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS) as loaded:
-        dialog.accept()
+        pane.apply_button.click()
     info = loaded.args[0]
     assert info.n_ctx == 1024
     assert info.load_params.type_k == "q8_0" and info.load_params.n_cpu_moe == 1 and info.load_params.flash_attn
     assert info.plan[0].startswith("Loaded as you set it")
+    assert pane.plan.text().startswith("Loaded as you set it")  # the section follows the model
     assert load_settings(paths.settings_file).manual_load
 
-    dialog = window.open_run_settings()
-    assert dialog.manual.isChecked() and dialog.context.value() == 1024
+    pane.window().close()
+    again = window.open_run_settings()  # the same window again, showing what is saved
+    assert again.inference_pane is pane and pane.manual.isChecked() and pane.context.value() == 1024
     with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS) as loaded:
-        dialog.reset_button.click()
+        pane.reset_button.click()
     info = loaded.args[0]
     assert not info.plan[0].startswith("Loaded as you set it")
     assert info.n_ctx > 1024
     assert not load_settings(paths.settings_file).manual_load
+
+
+def test_threads_and_batch_reach_llama_cpp(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, paths: AppPaths
+) -> None:
+    pane = window.open_run_settings().inference_pane
+    pane.threads.setValue(2)
+    pane.batch.setValue(64)
+    with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS) as loaded:
+        pane.apply_button.click()
+    info = loaded.args[0]
+    assert (info.load_params.n_threads, info.load_params.n_batch) == (2, 64)
+    assert not info.plan[0].startswith("Loaded as you set it")  # still the planner's choice otherwise
+    saved = load_settings(paths.settings_file)
+    assert (saved.n_threads, saved.n_batch) == (2, 64)
+
+
+def test_sampling_settings_shape_the_next_reply(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, paths: AppPaths
+) -> None:
+    sent: list[GenerationParams] = []
+    send = controller.send
+
+    def recording_send(messages: tuple[Message, ...], params: GenerationParams) -> str:
+        sent.append(params)
+        return send(messages, params)
+
+    controller.send = recording_send  # type: ignore[method-assign]
+    pane = window.open_run_settings().inference_pane
+    pane.recommended.setChecked(False)
+    pane.temperature.setValue(0.3)
+    pane.top_k.setValue(20)
+    pane.max_tokens.setValue(256)
+    assert load_settings(paths.settings_file).temperature == pytest.approx(0.3)  # saved at once
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS) as finished:
+        window.send_message("Hello there")
+    assert (sent[-1].temperature, sent[-1].top_k, sent[-1].max_tokens) == (pytest.approx(0.3), 20, 256)
+    assert finished.args[1].stats.completion_tokens <= 256
+
+    pane.recommended.setChecked(True)  # the model's own sampling again, for the next reply
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("And again")
+    model = controller.model
+    assert model is not None
+    assert (sent[-1].temperature, sent[-1].top_k) == (model.default_params.temperature, model.default_params.top_k)
+    assert sent[-1].max_tokens == 256
+
+
+def test_other_settings_are_saved_and_applied_by_the_main_window(
+    qtbot: QtBot, window: MainWindow, paths: AppPaths
+) -> None:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication)
+    palette, sheet = QPalette(app.palette()), app.styleSheet()
+    try:
+        settings = window.open_settings("Appearance")
+        settings.appearance_pane.theme_buttons["dark"].click()
+        assert app.palette().color(QPalette.ColorRole.Window) == QColor(colours("dark")["window"])
+        assert load_settings(paths.settings_file).theme == "dark"
+    finally:
+        app.setPalette(palette)
+        app.setStyleSheet(sheet)
+    chat = settings.chat_pane
+    chat.display.setCurrentIndex(chat.display.findData("hidden"))
+    chat.display.activated.emit(chat.display.currentIndex())
+    assert window.chat_view.reasoning_display == "hidden"
+    saved = load_settings(paths.settings_file)
+    assert saved.reasoning_display == "hidden" and saved.recent_models  # the model list survives the change
+
+
+def test_delete_all_data_from_the_main_window_starts_a_new_chat(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, paths: AppPaths
+) -> None:
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("Remember this")
+    assert window.store.count_conversations() == 1 and window.current_id is not None
+    settings = window.open_settings("Privacy")
+    settings.privacy_pane.confirm = lambda _title, _text, _check: (True, False)
+    with qtbot.waitSignal(settings.data_deleted, timeout=TIMEOUT_MS):
+        settings.privacy_pane.delete_button.click()
+    assert window.store.count_conversations() == 0 and window.current_id is None
+    assert load_settings(paths.settings_file).system_prompt == Settings().system_prompt
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("A fresh start")  # the same store keeps working
+    assert window.store.count_conversations() == 1

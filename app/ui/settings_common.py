@@ -1,0 +1,117 @@
+"""Building blocks shared by the settings window's sections: a scrolling page with a title, cards of labelled
+rows, and the short hints under technical values, so every section looks and reads the same."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QLayout,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+LABEL_WIDTH = 170  # the left column of every card, so the controls of all cards line up
+
+
+def hint(text: str) -> QLabel:
+    """A muted explanation under a control: what the value does, in a sentence."""
+    label = QLabel(text)
+    label.setObjectName("hintLabel")
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
+    return label
+
+
+class SettingsPage(QScrollArea):
+    """A section's page: a title and a one-line summary, then cards, scrolling when the window is short."""
+
+    def __init__(self, title: str, summary: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsPage")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        canvas = QWidget()
+        canvas.setObjectName("settingsCanvas")
+        self.column = QVBoxLayout(canvas)
+        self.column.setContentsMargins(28, 22, 28, 22)
+        self.column.setSpacing(14)
+        heading = QLabel(title)
+        heading.setObjectName("paneTitle")
+        heading.setAccessibleName(f"{title} settings")
+        self.column.addWidget(heading)
+        if summary:
+            self.column.addWidget(hint(summary))
+        self.column.addSpacing(2)
+        self.setWidget(canvas)
+
+    def add_card(self, card: Card) -> Card:
+        self.column.addWidget(card)
+        return card
+
+    def finish(self) -> None:
+        """After the last card: the rest of the page stays empty."""
+        self.column.addStretch(1)
+
+
+class Card(QFrame):
+    """A titled group of rows: a label on the left, the control with its hint on the right."""
+
+    def __init__(self, title: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsCard")
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.grid = QGridLayout(self)
+        self.grid.setContentsMargins(18, 14, 18, 16)
+        self.grid.setHorizontalSpacing(18)
+        self.grid.setVerticalSpacing(10)
+        self.grid.setColumnMinimumWidth(0, LABEL_WIDTH)
+        self.grid.setColumnStretch(1, 1)
+        self._row = 0
+        if title:
+            heading = QLabel(title)
+            heading.setObjectName("cardTitle")
+            self.grid.addWidget(heading, 0, 0, 1, 2)
+            self._row = 1
+
+    def add_row(self, label: str, control: QWidget | QLayout, explanation: str = "") -> QLabel | None:
+        """A labelled row; ``explanation`` goes under the control. Returns the hint label, if any."""
+        name = QLabel(label)
+        name.setObjectName("rowLabel")
+        name.setWordWrap(True)
+        name.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+        name.setContentsMargins(0, 5, 0, 0)  # level with the control's text
+        if isinstance(control, QWidget):
+            name.setBuddy(control)
+        self.grid.addWidget(name, self._row, 0)
+        return self._add_field(control, explanation, column=1, span=1)
+
+    def add_wide(self, control: QWidget | QLayout, explanation: str = "") -> QLabel | None:
+        """A row across the whole card (a check box that says what it does, a paragraph)."""
+        return self._add_field(control, explanation, column=0, span=2)
+
+    def _add_field(self, control: QWidget | QLayout, explanation: str, *, column: int, span: int) -> QLabel | None:
+        box = QVBoxLayout()
+        box.setSpacing(3)
+        if isinstance(control, QWidget):
+            box.addWidget(control)
+        else:
+            box.addLayout(control)
+        note = hint(explanation) if explanation else None
+        if note is not None:
+            box.addWidget(note)
+        self.grid.addLayout(box, self._row, column, 1, span)
+        self._row += 1
+        return note
+
+
+def fit_width(widget: QWidget, width: int = 220) -> QWidget:
+    """Spin boxes and lists of choices at a readable width rather than stretched across the card."""
+    widget.setMaximumWidth(width)
+    widget.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+    return widget

@@ -1,0 +1,307 @@
+"""The chat as a person uses it: Markdown with code and its Copy, links, selecting text, every action on a
+message by mouse and by keyboard, following a streaming reply, the context meter, the window's manners.
+
+A real model thread runs the tiny gpt-oss model with scripted replies (tests/helpers/scripted.py), over a
+real SQLite history; the window is real and offscreen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtWidgets import QApplication, QMenu
+from pytestqt.qtbot import QtBot
+
+from app.core.settings import Settings
+from app.core.types import Role
+from app.platform.paths import AppPaths
+from app.platform.settings_store import load_settings
+from app.qt.engine_worker import EngineController
+from app.ui.app import build_main_window
+from app.ui.chat_items import ChatItem
+from app.ui.main_window import MainWindow
+from tests.helpers.scripted import ScriptedEngine
+
+TIMEOUT_MS = 60_000
+SETTINGS = Settings(context_length=2048, max_tokens=400)
+CODE = 'def greet(name):\n    return f"Hello, {name}!"'
+MARKDOWN = (
+    "## Greeting\n\nUse a function:\n\n```python\n" + CODE + "\n```\n\n"
+    "| Name | Says |\n|---|---|\n| Ada | Hello |\n\nMore at [the docs](https://docs.python.org/3/)."
+)
+
+
+def answer(text: str, thinking: str = "") -> str:
+    head = f"<|channel|>analysis<|message|>{thinking}<|end|><|start|>assistant" if thinking else ""
+    return f"{head}<|channel|>final<|message|>{text}<|return|>"
+
+
+@pytest.fixture
+def engine() -> ScriptedEngine:
+    return ScriptedEngine()
+
+
+@pytest.fixture
+def controller(engine: ScriptedEngine) -> Iterator[EngineController]:
+    controller = EngineController(engine=engine)
+    yield controller
+    controller.shutdown()
+
+
+@pytest.fixture
+def window(qtbot: QtBot, paths: AppPaths, controller: EngineController, tiny_gpt_oss: Path) -> MainWindow:
+    return open_window(qtbot, paths, controller, tiny_gpt_oss)
+
+
+def open_window(
+    qtbot: QtBot, paths: AppPaths, controller: EngineController, model: Path, settings: Settings = SETTINGS
+) -> MainWindow:
+    main = build_main_window(paths, settings, controller)
+    qtbot.addWidget(main)
+    main.resize(1000, 760)
+    main.show()
+    if controller.model is None:
+        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+            main.load_model(str(model))
+    return main
+
+
+def say(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController, text: str, reply: str
+) -> None:
+    engine.script.append(reply)
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message(text)
+
+
+def point_of(window: MainWindow, item: ChatItem, kind: str) -> QPoint:
+    """A viewport point over part of an item: "code-copy", "link" or "text"."""
+    view = window.chat_view
+    view.scrollTo(view.model().index(view.model_.items.index(item), 0))
+    rect = view.item_rect(item)
+    for y in range(rect.top(), rect.bottom(), 3):
+        for x in range(rect.left(), rect.right(), 4):
+            _item, hit = view.hit_at(QPoint(x, y))
+            if (kind == "code-copy" and hit.kind == "copy_code") or (kind == hit.kind):
+                return QPoint(x, y)
+    raise AssertionError(f"no {kind} in the message")
+
+
+def click(qtbot: QtBot, window: MainWindow, point: QPoint) -> None:
+    qtbot.mouseMove(window.chat_view.viewport(), point)
+    qtbot.mouseClick(window.chat_view.viewport(), Qt.MouseButton.LeftButton, pos=point)
+
+
+class _Browser(QObject):
+    """Stands in for the web browser: Qt hands it the URLs the app asks to open."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.opened.append(url.toString())
+
+
+def test_markdown_reply_with_code_copy_link_and_selection(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    say(qtbot, window, engine, controller, "How do I greet someone in Python?", answer(MARKDOWN))
+    reply = window.chat_view.bubbles[-1]
+    assert reply.text == MARKDOWN
+    document = window.chat_view.painter.document(reply, "content")
+    assert document.toPlainText().startswith("Greeting")  # rendered, not shown as "## Greeting"
+    assert "```" not in document.toPlainText() and "|---|" not in document.toPlainText()
+
+    QGuiApplication.clipboard().clear()
+    click(qtbot, window, point_of(window, reply, "code-copy"))
+    assert QGuiApplication.clipboard().text() == CODE  # the code exactly, no fence, no language
+
+    browser = _Browser()
+    QDesktopServices.setUrlHandler("https", browser, "open")
+    try:
+        click(qtbot, window, point_of(window, reply, "link"))
+    finally:
+        QDesktopServices.unsetUrlHandler("https")
+    assert browser.opened == ["https://docs.python.org/3/"]
+
+    # Drag across the text to select it; Ctrl+C copies the selection, not the whole message.
+    view = window.chat_view
+    start = point_of(window, reply, "content")
+    end = QPoint(start.x() + 300, start.y() + 40)
+    qtbot.mousePress(view.viewport(), Qt.MouseButton.LeftButton, pos=start)
+    qtbot.mouseMove(view.viewport(), end)
+    qtbot.mouseRelease(view.viewport(), Qt.MouseButton.LeftButton, pos=end)
+    selected = view.selected_text()
+    assert selected and selected in document.toPlainText() and selected != document.toPlainText()
+    qtbot.keyClick(view, Qt.Key.Key_C, Qt.KeyboardModifier.ControlModifier)
+    assert QGuiApplication.clipboard().text() == selected
+
+
+def test_message_actions_by_keyboard(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    say(qtbot, window, engine, controller, "Name a colour", answer("Blue.", "Any colour works."))
+    say(qtbot, window, engine, controller, "Another?", answer("Green."))
+    view = window.chat_view
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    assert view.current_item() is view.bubbles[-1]
+
+    # C copies the message as Markdown; R writes another version of the reply.
+    qtbot.keyClick(view, Qt.Key.Key_C)
+    assert QGuiApplication.clipboard().text() == "Green."
+    engine.script.append(answer("Red."))
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        qtbot.keyClick(view, Qt.Key.Key_R)
+    assert [b.text for b in view.bubbles] == ["Name a colour", "Blue.", "Another?", "Red."]
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_End)
+    qtbot.keyClick(view, Qt.Key.Key_Left)  # the previous version
+    assert view.bubbles[-1].text == "Green."
+
+    # Up to the first reply; T opens its thinking; the menu key lists every action.
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    first_reply = view.current_item()
+    assert first_reply is not None and first_reply.text == "Blue." and not first_reply.thinking.expanded
+    qtbot.keyClick(view, Qt.Key.Key_T)
+    assert first_reply.thinking.expanded
+    labels = [a.text() for a in view.context_menu(first_reply).actions() if a.text()]
+    assert labels == ["Copy message", "Regenerate", "Hide thinking", "Delete…"]
+
+    # Enter on a message of yours edits it; Delete (confirmed) removes a message and what follows it.
+    qtbot.keyClick(view, Qt.Key.Key_Up)
+    qtbot.keyClick(view, Qt.Key.Key_Return)
+    assert window.composer.toPlainText() == "Name a colour" and window.edit_hint.isVisible()
+    qtbot.keyClick(window.composer, Qt.Key.Key_Escape)  # cancels the edit
+    asked: list[str] = []
+    window.confirm = lambda _title, text, _ok: asked.append(text) or True  # type: ignore[method-assign]
+    view.setFocus()
+    qtbot.keyClick(view, Qt.Key.Key_Home)
+    qtbot.keyClick(view, Qt.Key.Key_Down)
+    qtbot.keyClick(view, Qt.Key.Key_Delete)
+    assert asked == ["Delete this reply and the 2 messages after it? This cannot be undone."]
+    assert [b.text for b in view.bubbles] == ["Name a colour"]
+    assert [m.content for m in window.store.path(window.current_id or 0)] == ["Name a colour"]
+
+
+def test_actions_by_mouse_copy_and_delete_with_details_on_hover(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    say(qtbot, window, engine, controller, "Say hi", answer("**Hi** there."))
+    view = window.chat_view
+    reply = view.bubbles[-1]
+    assert "tokens/s" in reply.meta and "First token after" in reply.details and "Prompt:" in reply.details
+    copy_point = view.action_point(reply, "copy")
+    assert copy_point is not None
+    click(qtbot, window, copy_point)
+    assert QGuiApplication.clipboard().text() == "**Hi** there."  # Markdown, never harmony markers
+
+    window.confirm = lambda *_: False  # type: ignore[method-assign]
+    delete_point = view.action_point(reply, "delete")
+    assert delete_point is not None
+    click(qtbot, window, delete_point)
+    assert len(view.bubbles) == 2  # asked, and the answer was no
+    window.confirm = lambda *_: True  # type: ignore[method-assign]
+    click(qtbot, window, delete_point)
+    assert [b.text for b in view.bubbles] == ["Say hi"]
+
+
+def test_streaming_follows_the_bottom_until_the_reader_scrolls_up(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    for i in range(8):
+        say(qtbot, window, engine, controller, f"Question {i}", answer(f"Answer {i}. " + "Some words here. " * 30))
+    view = window.chat_view
+    bar = view.verticalScrollBar()
+    assert bar.maximum() > 0 and bar.value() == bar.maximum() and view.following
+    view.doItemsLayout()
+    earlier = [item._render.layout for item in view.bubbles]  # type: ignore[attr-defined]
+
+    engine.script.append(answer("Streaming " + "more text arrives " * 120))
+    chunks = 0
+    scrolled = False
+
+    def on_chunk(*_args: object) -> None:
+        nonlocal chunks, scrolled
+        chunks += 1
+        if chunks == 1:
+            bar.setValue(0)  # the reader scrolls up to read something earlier
+            scrolled = True
+
+    controller.reply_chunk.connect(on_chunk)
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("Tell me more")
+    assert scrolled
+    qtbot.waitUntil(lambda: view.jump_button.isVisible())
+    assert bar.value() == 0 and not view.following  # the view stayed where the reader was
+    # Only the growing reply was laid out again: the messages above kept their layouts.
+    assert [item._render.layout for item in view.bubbles[: len(earlier)]] == earlier  # type: ignore[attr-defined]
+    qtbot.mouseClick(view.jump_button, Qt.MouseButton.LeftButton)
+    assert bar.value() == bar.maximum() and view.following and not view.jump_button.isVisible()
+
+
+def test_context_meter_and_the_warning_before_it_is_full(
+    qtbot: QtBot, paths: AppPaths, controller: EngineController, engine: ScriptedEngine, tiny_gpt_oss: Path
+) -> None:
+    window = open_window(qtbot, paths, controller, tiny_gpt_oss, Settings(context_length=1024, max_tokens=900))
+    assert controller.model is not None and controller.model.n_ctx == 1024
+    say(qtbot, window, engine, controller, "Hello", answer("Hi."))
+    meter = window.context_meter
+    assert meter.isVisible() and 0 < meter.used < 0.5 * 1024 and meter.total == 1024 and meter.level == "ok"
+    assert not window.context_banner.isVisible()
+    say(qtbot, window, engine, controller, "Tell me a story", answer("Once upon a time " + "there was a fox. " * 120))
+    assert meter.used >= 0.85 * 1024 and meter.level in ("warn", "full")
+    assert window.context_banner.isVisible() and "context" in window.context_banner.text
+    window.context_banner.action_triggered.emit("new")  # "New chat" starts fresh
+    assert window.current_id is None and meter.used == 0 and not window.context_banner.isVisible()
+
+
+def test_shortcuts_and_the_window_remembers_its_layout(
+    qtbot: QtBot, paths: AppPaths, controller: EngineController, tiny_gpt_oss: Path, window: MainWindow
+) -> None:
+    qtbot.keyClick(window, Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is window.sidebar.search_field
+    qtbot.keyClick(window, Qt.Key.Key_L, Qt.KeyboardModifier.ControlModifier)
+    assert QApplication.focusWidget() is window.composer
+    window.resize(780, 640)  # the offscreen screen is 800 wide; Qt keeps a restored window on its screen
+    window.splitter.setSizes([180, window.splitter.width() - 180])
+    size = window.size()
+    qtbot.keyClick(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)  # closes the window
+    qtbot.waitUntil(lambda: not window.isVisible())
+    saved = load_settings(paths.settings_file)
+    assert saved.window_geometry and saved.window_state
+
+    again = build_main_window(paths, saved, controller)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.size() == size
+    assert window.minimumSizeHint().width() <= 800  # fits a small laptop screen
+    assert again.splitter.sizes()[0] == 180
+
+
+def test_up_in_an_empty_composer_edits_the_last_message(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    say(qtbot, window, engine, controller, "First question", answer("First answer."))
+    say(qtbot, window, engine, controller, "Second question", answer("Second answer."))
+    window.composer.setFocus()
+    qtbot.keyClick(window.composer, Qt.Key.Key_Up)
+    assert window.composer.toPlainText() == "Second question" and window.edit_hint.isVisible()
+    assert window.chat_view.bubbles[-2].role == Role.USER
+
+
+def test_the_context_menu_offers_every_action(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    say(qtbot, window, engine, controller, "Hi", answer("Hello."))
+    view = window.chat_view
+    menu = view.context_menu(view.bubbles[0])
+    assert isinstance(menu, QMenu)
+    assert [a.text() for a in menu.actions() if a.text()] == ["Copy message", "Edit and resend", "Delete…"]
