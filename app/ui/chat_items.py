@@ -158,8 +158,7 @@ class ChatItem:
         self.sibling_count = 1
         self.bound = False  # tied to a stored message (so it has actions)
         self.found = False  # the message a search led to, marked for a moment
-        self.copied_code = -1  # the code block whose Copy was just clicked (shows "Copied")
-        self.copied_message = False
+        self.streaming = False  # a reply being written: only its last blocks are rendered again as it grows
         self.revision = 0
         self.on_change: Callable[[ChatItem], None] = lambda _item: None
         self.thinking = Thinking(reasoning_display, self._changed)

@@ -108,6 +108,14 @@ class Rendered:
     code_blocks: tuple[CodeBlock, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class StreamParts:
+    stable: str  # a whole HTML document: the blocks that can no longer change (the same object until they do)
+    tail: str  # a whole HTML document: the last blocks, still growing ("" when there are none)
+    code_blocks: tuple[CodeBlock, ...]
+    has_finished: bool  # ``stable`` holds at least one block
+
+
 def render_markdown(text: str, style: MarkdownStyle) -> Rendered:
     """The whole message as HTML for ``QTextDocument.setHtml``, and its code blocks for the Copy links."""
     kit = _kit(style)
@@ -133,11 +141,25 @@ class IncrementalRenderer:
         self._reset()
 
     def _reset(self) -> None:
+        self._wrapped, self._wrapped_for = "", -1
         self._stable_source = ""  # the text of the cached blocks, ending at a line start
         self._stable_html = ""
         self._stable_blocks: list[CodeBlock] = []
 
     def render(self, text: str) -> Rendered:
+        stable, body, blocks = self._render(text)
+        return Rendered(self._kit.wrap(stable + body), blocks)
+
+    def render_parts(self, text: str) -> StreamParts:
+        """The same, as two documents: the blocks that can no longer change, and the last ones. The view
+        refills its large document only when ``stable`` changes (a block was finished) and the small one on
+        every piece of text, so a long reply costs the same per piece as a short one."""
+        stable, body, blocks = self._render(text)
+        if len(stable) != self._wrapped_for:
+            self._wrapped, self._wrapped_for = self._kit.wrap(stable), len(stable)
+        return StreamParts(self._wrapped, self._kit.wrap(body) if body else "", blocks, bool(stable))
+
+    def _render(self, text: str) -> tuple[str, str, tuple[CodeBlock, ...]]:
         text = _normalise(text)
         if not text.startswith(self._stable_source):
             self._reset()  # not a continuation (an edit, a new reply): start again
@@ -146,7 +168,8 @@ class IncrementalRenderer:
         tokens = _PARSER.parse(tail, env)
         if env.get("references"):
             self._reset()
-            return render_markdown(text, self._style)
+            whole: list[CodeBlock] = []
+            return _render_tokens(_PARSER.parse(text), self._kit, whole), "", tuple(whole)
         starts = [i for i, token in enumerate(tokens) if token.level == 0 and token.nesting >= 0]
         if len(starts) >= 3:
             cut = starts[-2]
@@ -156,7 +179,7 @@ class IncrementalRenderer:
             tokens = tokens[cut:]
         blocks = list(self._stable_blocks)
         body = _render_tokens(tokens, self._kit, blocks)
-        return Rendered(self._kit.wrap(self._stable_html + body), tuple(blocks))
+        return self._stable_html, body, tuple(blocks)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -50,10 +50,11 @@ class Look:
     font: QFont
     markdown: MarkdownStyle
     compact: bool = False
+    key: tuple[Any, ...] = field(init=False)  # what tells two looks apart, computed once (asked per layout)
 
-    @property
-    def key(self) -> tuple[Any, ...]:
-        return (self.text.name(), self.user_bubble.name(), self.font.toString(), self.compact)
+    def __post_init__(self) -> None:
+        key = (self.text.name(), self.user_bubble.name(), self.font.toString(), self.compact)
+        object.__setattr__(self, "key", key)
 
 
 @dataclass(slots=True)
@@ -102,6 +103,13 @@ class _Render:
     look_key: tuple[Any, ...]
     content_source: str | None = None
     content: QTextDocument = field(default_factory=QTextDocument)
+    # While a reply streams: its last, still growing blocks, in a small document painted under ``content``
+    # (which then holds only finished blocks and is refilled only when one more is finished).
+    tail: QTextDocument = field(default_factory=QTextDocument)
+    tail_shown: bool = False
+    tail_at: float = 0.0  # where the tail starts, below the finished blocks
+    has_finished: bool = False  # some blocks are finished (else ``content`` is empty and not shown)
+    stable_html: str | None = None
     code_blocks: tuple[CodeBlock, ...] = ()
     reasoning_source: str | None = None
     reasoning: QTextDocument = field(default_factory=QTextDocument)
@@ -137,7 +145,7 @@ class MessagePainter:
         cached: _Render | None = getattr(item, "_render", None)
         if cached is None or cached.look_key != self.look.key:
             cached = _Render(IncrementalRenderer(self.look.markdown), self.look.key)
-            for doc in (cached.content, cached.reasoning):
+            for doc in (cached.content, cached.tail, cached.reasoning):
                 doc.setDefaultFont(self.look.font)
                 doc.setDocumentMargin(0)
                 option = QTextOption()
@@ -150,10 +158,23 @@ class MessagePainter:
                 # What a person typed is shown as typed: no Markdown surprises in their own words.
                 cached.content.setPlainText(text)
                 cached.code_blocks = ()
+            elif item.streaming:
+                parts = cached.renderer.render_parts(text)
+                if parts.stable is not cached.stable_html:
+                    cached.content.setHtml(parts.stable)
+                    cached.stable_html = parts.stable
+                    cached.has_finished = parts.has_finished
+                cached.tail.setHtml(parts.tail)
+                cached.tail_shown = bool(parts.tail)
+                cached.code_blocks = parts.code_blocks
             else:
                 rendered = cached.renderer.render(text)
                 cached.content.setHtml(rendered.html)
                 cached.code_blocks = rendered.code_blocks
+                cached.stable_html = None
+                if cached.tail_shown:
+                    cached.tail.clear()
+                    cached.tail_shown = False
             cached.content_source = text
         if cached.reasoning_source != item.thinking.text:
             cached.reasoning.setPlainText(item.thinking.text.strip())
@@ -216,9 +237,8 @@ class MessagePainter:
                     out.reasoning_height = render.reasoning.size().height()
                     y += out.reasoning_height + 10
             if item.text or not item.thinking.visible:
-                render.content.setTextWidth(col)
                 out.content_at = QPointF(left, y)
-                out.content_size = QSizeF(col, render.content.size().height())
+                out.content_size = QSizeF(col, self._content_height(render, col))
                 y += out.content_size.height()
             out.frame = QRectF(left - 10, top - 4, col + 20, y - top + 8)
             y += 6
@@ -229,6 +249,20 @@ class MessagePainter:
             out.meta_rect = QRectF(start, y, max(0.0, left + col - start), line + 6)
         out.height = y + line + 6 + gap
         return out
+
+    @staticmethod
+    def _content_height(render: _Render, width: float) -> float:
+        """The height of a reply's text: its document and, while it streams, the growing part under it."""
+        height = 0.0
+        for doc in (render.content, render.tail) if render.tail_shown else (render.content,):
+            if doc.textWidth() != width:  # setting it, even to the same value, lays the document out again
+                doc.setTextWidth(width)
+            if doc is render.tail:
+                render.tail_at = height
+            elif render.tail_shown and not render.has_finished:
+                continue  # nothing finished yet: only the growing part
+            height += doc.size().height()
+        return height
 
     def _actions(
         self, item: ChatItem, metrics: QFontMetricsF, left: float, col: float, y: float
@@ -309,7 +343,11 @@ class MessagePainter:
             self._draw_document(painter, render.reasoning, lay.reasoning_at, look.muted, selection, item, "reasoning")
         if lay.content_size.height() > 0:
             colour = look.muted if not item.text and item.role == Role.ASSISTANT else look.text
-            self._draw_document(painter, render.content, lay.content_at, colour, selection, item, "content")
+            if not render.tail_shown or render.has_finished:
+                self._draw_document(painter, render.content, lay.content_at, colour, selection, item, "content")
+            if render.tail_shown:
+                at = lay.content_at + QPointF(0, render.tail_at)
+                self._draw_document(painter, render.tail, at, colour, None, item, "tail")
         if show_actions:
             for action in lay.actions:
                 enabled = action.enabled and (actions_enabled or action.name == "copy")
@@ -377,6 +415,11 @@ class MessagePainter:
                 return Hit("reasoning", position=position)
         inside = point - lay.content_at
         if 0 <= inside.y() <= lay.content_size.height() and -4 <= inside.x() <= lay.content_size.width() + 4:
+            if render.tail_shown and inside.y() >= render.tail_at:  # the growing part of a streaming reply
+                anchor = render.tail.documentLayout().anchorAt(inside - QPointF(0, render.tail_at))
+                if anchor.startswith(COPY_SCHEME + ":"):
+                    return Hit("copy_code", anchor.partition(":")[2])
+                return Hit("link", anchor) if anchor else Hit()
             anchor = render.content.documentLayout().anchorAt(inside)
             if anchor.startswith(COPY_SCHEME + ":"):
                 return Hit("copy_code", anchor.partition(":")[2])

@@ -40,6 +40,7 @@ class StreamingReply:
         elif kind == "content":
             self.text += text
             if self.bubble is not None:
+                self.bubble.streaming = True
                 self.bubble.append_text(text)
         now = time.monotonic()
         if now - self.saved_at >= SAVE_EVERY_S:
@@ -48,6 +49,7 @@ class StreamingReply:
 
     def finish(self, result: GenerationResult) -> bool:
         """Store the finished reply; False when it was stopped before any text and so was removed."""
+        self._stop_streaming()
         if not (result.content or result.reasoning) and result.finish_reason == FinishReason.CANCELLED:
             self.save(lambda: self.store.remove_message(self.message_id))
             return False
@@ -68,6 +70,7 @@ class StreamingReply:
 
     def end(self, finish_reason: str) -> None:
         """The reply ends without a result (an error, the window closing): keep what arrived, if anything."""
+        self._stop_streaming()
         if self.text or self.reasoning:
             self.save(
                 lambda: self.store.finish_message(
@@ -76,3 +79,9 @@ class StreamingReply:
             )
         else:
             self.save(lambda: self.store.remove_message(self.message_id))
+
+    def _stop_streaming(self) -> None:
+        """The reply is complete: from now on it is rendered whole, as one document."""
+        if self.bubble is not None and self.bubble.streaming:
+            self.bubble.streaming = False
+            self.bubble.set_text(self.text)

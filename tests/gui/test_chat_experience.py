@@ -239,6 +239,10 @@ def test_streaming_follows_the_bottom_until_the_reader_scrolls_up(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_message("Tell me more")
     assert scrolled
+    streamed = view.bubbles[-1]  # finished: one document again, the whole reply rendered at once
+    view.doItemsLayout()
+    assert not streamed.streaming and not streamed._render.tail_shown  # type: ignore[attr-defined]
+    assert view.painter.document(streamed, "content").toPlainText().startswith("Streaming more text arrives")
     qtbot.waitUntil(lambda: view.jump_button.isVisible())
     assert bar.value() == 0 and not view.following  # the view stayed where the reader was
     # Only the growing reply was laid out again: the messages above kept their layouts.

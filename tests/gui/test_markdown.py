@@ -334,6 +334,26 @@ def test_incremental_equals_full_while_a_long_reply_grows() -> None:
         assert renderer.render(text[:end]) == render_markdown(text[:end], DARK)
 
 
+def test_streaming_parts_are_the_whole_in_two_documents_and_the_finished_one_rarely_changes() -> None:
+    text = realistic_message(8000)
+    renderer = IncrementalRenderer(LIGHT)
+    body = re.compile(r"<body[^>]*>(.*)</body>", re.S)
+    refills, last = 0, None
+    calls = 0
+    for end in range(0, len(text) + 40, 37):
+        parts = renderer.render_parts(text[:end])
+        whole = render_markdown(text[:end], LIGHT)
+        stable = body.search(parts.stable)
+        tail = body.search(parts.tail) if parts.tail else None
+        joined = (stable.group(1) if stable else "") + (tail.group(1) if tail else "")
+        assert joined == body.search(whole.html).group(1)  # type: ignore[union-attr]
+        assert parts.code_blocks == whole.code_blocks
+        refills += parts.stable is not last
+        last = parts.stable
+        calls += 1
+    assert refills < calls / 3  # the big document is refilled when a block is finished, not on every piece
+
+
 def test_incremental_starts_again_when_the_text_is_not_a_continuation() -> None:
     renderer = IncrementalRenderer(LIGHT)
     renderer.render(SAMPLE)
