@@ -84,7 +84,7 @@ class ModelsController(QObject):
     def client(self) -> HubClient:
         return hub_client(self._secrets, endpoint=self._endpoint)
 
-    def _machine_now(self) -> Machine:
+    def machine_now(self) -> Machine:
         """Pool thread: the machine, probed once (it loads llama.cpp's device registry)."""
         if self._machine is None:
             self._machine = probe_machine()
@@ -108,7 +108,7 @@ class ModelsController(QObject):
         library = self.library
 
         def job() -> tuple[list[InstalledRow], int]:
-            machine = self._machine_now()
+            machine = self.machine_now()
             return [installed_row(m, machine) for m in library.models()], library.usage()
 
         self._run(job, self._on_installed, "list models")
@@ -213,7 +213,7 @@ class ModelsController(QObject):
         cache = open_catalog_cache(self._paths)
 
         def job() -> object:
-            return catalog_rows(self.client(), cache, self._machine_now(), online=online)
+            return catalog_rows(self.client(), cache, self.machine_now(), online=online)
 
         def done(rows: object) -> None:
             self.catalog_changed.emit(rows)

@@ -7,7 +7,7 @@ import html
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QUrl, Slot
+from PySide6.QtCore import QByteArray, QTimer, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -660,14 +660,24 @@ class MainWindow(QMainWindow):
     def _update_first_run(self) -> None:
         """With nothing to chat with (a fresh install, or a model that failed to load) a new chat shows the
         welcome: this computer, the gpt-oss model that fits it, and the models already on disk."""
+        wanted = self._first_run_wanted()
+        if self.first_run is not None:
+            self.chat_stack.setCurrentWidget(self.first_run if wanted else self.chat_view)
+        elif wanted and not self._probing:
+            # After the events already queued: at start the last model is about to load, and then the
+            # welcome is not needed (nor the probe, which loads llama.cpp's device list on the pool).
+            QTimer.singleShot(0, self, self._probe_for_first_run)
+
+    def _first_run_wanted(self) -> bool:
         c = self._controller
-        wanted = c.model is None and c.loading_path is None and self.history.current_id is None
-        if self.first_run is None:
-            if wanted and not self._probing:
-                self._probing = True  # probing the GPU loads llama.cpp's device list: on the pool
-                self._tasks.run(probe_machine, self._on_machine_probed, self._on_probe_failed, name="probe machine")
+        return c.model is None and c.loading_path is None and self.history.current_id is None
+
+    def _probe_for_first_run(self) -> None:
+        if self._probing or self.first_run is not None or not self._first_run_wanted():
             return
-        self.chat_stack.setCurrentWidget(self.first_run if wanted else self.chat_view)
+        self._probing = True
+        probe = self._models.machine_now if self._models is not None else probe_machine  # probed once per app
+        self._tasks.run(probe, self._on_machine_probed, self._on_probe_failed, name="probe machine")
 
     def _on_machine_probed(self, machine: object) -> None:
         assert isinstance(machine, Machine)

@@ -69,7 +69,7 @@ class SettingsWindow(QDialog):
         self.setWindowTitle("Settings")
         self.setObjectName("settingsWindow")
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
-        self.resize(980, 680)
+        self.resize(980, 720)
         self._settings = settings
         self.tasks = TaskRunner(self)
         layout = QHBoxLayout(self)
