@@ -57,7 +57,7 @@ class LoadRequest:
 
 class ProgressThrottle:
     """Turns a stream of load fractions into the whole percents worth sending: a new percent at most every
-    ``interval`` seconds, except 0 and 100, which always go (the start and the end must be seen)."""
+    ``interval`` seconds, except the first 0 and the 100, which always go (the start and the end must be seen)."""
 
     def __init__(self, interval: float = PROGRESS_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
         self._interval = interval

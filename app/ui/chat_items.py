@@ -109,10 +109,6 @@ class Thinking:
     def visible(self) -> bool:
         return bool(self.text.strip()) and self._display != HIDDEN
 
-    @property
-    def live(self) -> bool:
-        return self._started is not None
-
     def append(self, text: str) -> None:
         """Stream more reasoning in; the first piece starts the clock."""
         if self._started is None and not self.text:
@@ -137,6 +133,20 @@ class Thinking:
         self._started = None
         self.title = "Thoughts"
         self.expanded = self._display == SHOWN
+        self._on_change()
+
+    def resume(self, text: str, *, answering: bool) -> None:
+        """The reasoning of a reply still being written, shown again (its chat was opened anew): still
+        thinking, or already answering (then folded, as it would be by now)."""
+        self.text = text
+        if answering:
+            self._started = None
+            self.title = "Thoughts"
+            self.expanded = self._display == SHOWN
+        else:
+            self._started = time.monotonic()  # the clock counts from here: the start was not kept
+            self.title = "Thinking…"
+            self.expanded = self._display != HIDDEN
         self._on_change()
 
     def toggle(self) -> None:

@@ -230,9 +230,6 @@ class ChatView(QListView):
         self.scrollToBottom()
         return item
 
-    def bind(self, item: ChatItem, message: StoredMessage) -> None:
-        item.bind(message)
-
     def bubble_for(self, message_id: int) -> ChatItem | None:
         return next((b for b in self.model_.items if b.message_id == message_id and b.bound), None)
 
@@ -625,7 +622,9 @@ class ChatView(QListView):
             item = self.current_item()
         if item is None or isinstance(item, EarlierRow):
             return
-        self.context_menu(item).exec(event.globalPos())
+        menu = self.context_menu(item)
+        menu.exec(event.globalPos())
+        menu.deleteLater()  # its actions hold the item: let both go
 
     def context_menu(self, item: ChatItem) -> QMenu:
         """Everything that can be done with a message, as a menu (the keyboard's way to every action)."""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPalette
+from PySide6.QtGui import QColor, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from app.ui.theme import colours
+from app.ui.theme import colours, is_dark
 
 WARN_AT = 0.85  # from here on the meter turns amber and the window offers a new chat
 FULL_AT = 0.97
@@ -62,8 +62,7 @@ class ContextMeter(QWidget):
         return QSize(metrics.horizontalAdvance("00.0k / 000k") + 46, metrics.height() + 6)
 
     def paintEvent(self, event: QPaintEvent) -> None:
-        palette = self.palette()
-        theme = colours("dark" if palette.color(QPalette.ColorRole.Base).lightness() < 128 else "light")
+        theme = colours("dark" if is_dark(self.palette()) else "light")
         fill = {"ok": theme["accent"], "warn": "#c98a1b", "full": "#c4473a"}[self.level]
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)

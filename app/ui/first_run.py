@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -31,7 +30,7 @@ from app.hub.starter import STARTER_LABEL, is_starter_model, starter_model_path
 from app.qt.models_controller import ModelsController
 from app.ui.first_run_download import FirstRunDownload
 from app.ui.resources import app_icon
-from app.ui.theme import colours
+from app.ui.theme import colours, is_dark
 
 MAX_ROWS = 6  # models listed on the panel; the rest are in Settings → Models
 CARD_WIDTH = 600
@@ -388,7 +387,7 @@ class FirstRunPanel(QWidget):
 
     def _restyle(self) -> None:
         """The panel's own rules, in the colours of the theme in use (read from the palette it set)."""
-        mode = "dark" if self.palette().color(QPalette.ColorRole.Window).lightness() < 128 else "light"
+        mode = "dark" if is_dark(self.palette()) else "light"
         if mode == self._styled_for:
             return  # also stops the palette change a style sheet causes from restyling again
         self._styled_for = mode

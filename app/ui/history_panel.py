@@ -201,6 +201,14 @@ class HistoryPanel(QObject):
         else:
             self.refresh_list()
 
+    def forget_all(self) -> None:
+        """The history was erased: no Undo, no search results, a new chat."""
+        self._deleted = None
+        self._undo_timer.stop()
+        self.undo_banner.hide()
+        self.sidebar.search_field.clear()
+        self.new_draft()
+
     def undo_delete(self) -> None:
         if self._deleted is None:
             return

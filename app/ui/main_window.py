@@ -270,10 +270,9 @@ class MainWindow(QMainWindow):
                 window.models_pane.use_model.connect(self.load_model)
             window.settings_changed.connect(self._on_settings_changed)
             window.reload_requested.connect(self._apply_run_settings)
-            window.data_deleted.connect(self._controller.stop)  # a reply into a chat that no longer exists
-            window.data_deleted.connect(self.history.new_draft)
+            window.history_erased.connect(self._on_history_erased)
             self._controller.model_loaded.connect(window.set_model)
-            self._controller.model_unloaded.connect(lambda: window.set_model(None))
+            self._controller.model_unloaded.connect(window.clear_model)
             self._settings_window = window
         window.set_model(self._controller.model)
         window.show_section(section)
@@ -282,6 +281,17 @@ class MainWindow(QMainWindow):
         window.show()
         window.activateWindow()
         return window
+
+    @Slot()
+    def _on_history_erased(self) -> None:
+        """ "Delete all data" erased the history: nothing shown or kept from it may be used again, and the list
+        of models used goes with the rest of the settings."""
+        self._controller.stop()
+        self._pending = None  # its message is gone: what is still streaming is dropped, not saved
+        self.history.forget_all()
+        self._settings = dataclasses.replace(self._settings, recent_models=(), last_model_path="")
+        self._persist_settings()
+        self._refresh_models()
 
     @Slot(object)
     def _on_settings_changed(self, settings: Settings) -> None:
@@ -313,8 +323,6 @@ class MainWindow(QMainWindow):
 
     @Slot(str, int)
     def _on_load_progress(self, path: str, percent: int) -> None:
-        if path != self._controller.loading_path:
-            return  # a load that was replaced meanwhile
         self.progress.setRange(0, 100)
         self.progress.setValue(percent)
         self.state_label.setText(f"Loading {model_label(path)}… {percent}%")
@@ -393,10 +401,10 @@ class MainWindow(QMainWindow):
                 bubble = self.chat_view.bubble_for(pending.message_id)
                 if bubble is not None:
                     # The store has the text of the last save; the screen gets all of it.
+                    bubble.streaming = True
                     bubble.set_text(pending.text)
                     if pending.reasoning:
-                        bubble.thinking.set_finished_text("")
-                        bubble.append_reasoning(pending.reasoning)
+                        bubble.thinking.resume(pending.reasoning, answering=bool(pending.text))
                     pending.bubble = bubble
         self.chat_view.set_actions_enabled(not self._controller.busy)
         self._context_used = self._last_context_use()
@@ -437,7 +445,7 @@ class MainWindow(QMainWindow):
         elif self._controller.loading_path:
             hint = "Loading the model…"
         else:
-            hint = "Pick a model above, or open a .gguf file (Ctrl+O), to start chatting."
+            hint = "Pick a model below, or open a .gguf file (Ctrl+O), to start chatting."
         self.chat_view.set_empty_hint(hint)
 
     # -- versions: edit, regenerate, switch -----------------------------------------------------------------
@@ -470,7 +478,10 @@ class MainWindow(QMainWindow):
 
     def regenerate(self, message_id: int) -> None:
         """Write another reply to the same question, kept beside the earlier one(s)."""
-        if self._controller.busy or self._controller.model is None:
+        if self._controller.busy:
+            return
+        if self._controller.model is None:
+            self.show_error("No model is loaded yet. Pick a model below, or open a .gguf file, to regenerate.")
             return
         reply = self._store.message(message_id)
         if reply.parent_id is None:
@@ -538,7 +549,7 @@ class MainWindow(QMainWindow):
         if self._controller.busy:
             return
         if self._controller.model is None:
-            self.show_error("No model is loaded yet. Pick a model above, or open a .gguf file.")
+            self.show_error("No model is loaded yet. Pick a model below, or open a .gguf file (Ctrl+O).")
             return
         self.error_banner.hide()
         conversation_id = self.history.current_id
@@ -558,7 +569,7 @@ class MainWindow(QMainWindow):
         user = self._store.add_message(conversation_id, parent, Role.USER, text)
         if editing is None:
             bubble = self.chat_view.add_bubble(Role.USER, text)
-            self.chat_view.bind(bubble, user)
+            bubble.bind(user)
         self.composer.clear()
         self._start_reply(conversation_id, user.id, redraw=editing is not None)
 
@@ -579,7 +590,7 @@ class MainWindow(QMainWindow):
             self.history.show_current()  # the new branch replaces what was shown below the edit
         else:
             self._pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT)
-            self.chat_view.bind(self._pending.bubble, reply)
+            self._pending.bubble.bind(reply)
         self.history.refresh_list()
         self._update_title()
         self._update_state()
@@ -642,7 +653,7 @@ class MainWindow(QMainWindow):
             else "Only reasoning models such as gpt-oss have a reasoning effort."
         )
         self.send_button.setEnabled(model is not None and not c.busy and bool(self.composer.toPlainText().strip()))
-        self.chat_view.set_actions_enabled(not c.busy and model is not None)
+        self.chat_view.set_actions_enabled(not c.busy)  # Regenerate says so itself when there is no model
         self.stop_button.setVisible(c.generating)
         self.send_button.setVisible(not c.generating)
         if loading:
@@ -702,8 +713,8 @@ class MainWindow(QMainWindow):
             return
         percent = round(self.context_meter.fraction * 100)
         self.context_banner.show_message(
-            f"This chat fills {percent}% of the model's context. From here on the oldest messages are left out "
-            "of what the model sees; a new chat starts fresh."
+            f"This chat fills {percent}% of the model's context. Once it is full, the oldest messages are left "
+            "out of what the model sees; a new chat starts fresh."
         )
 
     def _persist_settings(self) -> None:

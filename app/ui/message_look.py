@@ -7,11 +7,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from app.ui.markdown import MarkdownStyle
 from app.ui.message_painter import Look
-from app.ui.theme import colours
-
-
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+from app.ui.theme import colours, is_dark
 
 
 def current_look(widget: QWidget) -> Look:

@@ -153,7 +153,7 @@ class MessagePainter:
                 doc.setDefaultTextOption(option)
             item._render = cached  # type: ignore[attr-defined]
         text = item.text if item.text or item.role != Role.ASSISTANT else "…"
-        if cached.content_source != text:
+        if cached.content_source != text or (cached.tail_shown and not item.streaming):
             if item.role == Role.USER:
                 # What a person typed is shown as typed: no Markdown surprises in their own words.
                 cached.content.setPlainText(text)

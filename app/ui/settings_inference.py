@@ -69,6 +69,9 @@ def _real(low: float, high: float, step: float, name: str) -> QDoubleSpinBox:
     return box
 
 
+_SAMPLERS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
+
+
 class InferencePane(SettingsPage):
     """Signals: changed(dict) with the sampling fields, as soon as one changes; apply_requested(dict) with the
     loading fields, from "Apply and reload" and "Reset to automatic"."""
@@ -81,6 +84,7 @@ class InferencePane(SettingsPage):
         self._settings = settings
         self._model: ModelInfo | None = None
         self._quiet = False  # while values are being shown, not chosen
+        self._shown_load: dict[str, Any] = {}  # the loading values as last put on screen
         self._build_plan()
         self._build_loading()
         self._build_sampling()
@@ -238,11 +242,13 @@ class InferencePane(SettingsPage):
         finally:
             self._quiet = False
         self._update_enabled()
+        self._shown_load = self.load_values()  # what "not applied yet" compares with
         self._update_pending()
 
     def remember(self, settings: Settings) -> None:
         """The settings as saved now (after a change made here), without redrawing the controls."""
         self._settings = settings
+        self._shown_load = self.load_values()
         self._update_pending()
 
     def _show_sampling(self, settings: Settings) -> None:
@@ -265,8 +271,9 @@ class InferencePane(SettingsPage):
             sampler.setEnabled(custom)
 
     def _update_pending(self) -> None:
-        saved = {name: getattr(self._settings, name) for name in LOAD_FIELDS}
-        self.pending_note.setVisible(self.load_values() != saved)
+        # Against what was put on screen, not the saved values: in automatic mode the controls show what the
+        # model was loaded with, which differs from the saved defaults without anything being changed.
+        self.pending_note.setVisible(bool(self._shown_load) and self.load_values() != self._shown_load)
 
     # -- choosing -----------------------------------------------------------------------------------------
 
@@ -318,13 +325,24 @@ class InferencePane(SettingsPage):
         self._update_enabled()
         if self._quiet:
             return
-        if recommended:  # show what will run again; the person's numbers stay saved for next time
-            self._quiet = True
-            try:
-                self._show_sampling(self._settings_without_custom())
-            finally:
-                self._quiet = False
+        # Ticked: show what will run (the model's values). Unticked: show the person's own saved numbers
+        # again, so that choosing them does not overwrite them with the model's.
+        self._quiet = True
+        try:
+            shown = self._settings_without_custom() if recommended else self._settings_with_custom()
+            self._show_sampling(shown)
+        finally:
+            self._quiet = False
         self._on_sampling_edited()
+
+    def _settings_with_custom(self) -> Settings:
+        """Sampling of one's own: the numbers chosen before, or (never chosen) the model's as a start."""
+        own = dataclasses.replace(self._settings, sampling_custom=True)
+        untouched = all(getattr(own, name) == getattr(Settings(), name) for name in _SAMPLERS)
+        if untouched and self._model is not None:
+            model = self._model.default_params
+            own = dataclasses.replace(own, **{name: getattr(model, name) for name in _SAMPLERS})
+        return own
 
     def _settings_without_custom(self) -> Settings:
         return dataclasses.replace(self._settings, sampling_custom=False)

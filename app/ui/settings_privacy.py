@@ -79,6 +79,7 @@ class PrivacyPane(SettingsPage):
     erased() when everything has been deleted; failed(message) if some of it could not be."""
 
     settings_reset = Signal()
+    history_erased = Signal()  # at once, before the rest: whoever shows the history lets go of it
     erased = Signal()
 
     def __init__(
@@ -193,6 +194,7 @@ class PrivacyPane(SettingsPage):
             self._store.erase_all()
         except UserError as exc:
             problems.append(exc.message)
+        self.history_erased.emit()
         if models is not None:
             models.set_token("")
             if with_models:

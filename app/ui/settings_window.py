@@ -50,12 +50,14 @@ def _models_elsewhere() -> SettingsPage:
 class SettingsWindow(QDialog):
     """Signals: settings_changed(Settings) after any change (the main window saves and applies it);
     reload_requested() after "Apply and reload" (following its settings_changed); data_deleted() when
-    "Delete all data" has finished (the history was erased in place before)."""
+    "Delete all data" has finished; history_erased() as soon as the history was erased in place, before the
+    settings are reset and files deleted."""
 
     SECTIONS = ("Models", "Inference", "Chat", "Appearance", "Privacy", "About")
     settings_changed = Signal(object)
     reload_requested = Signal()
     data_deleted = Signal()
+    history_erased = Signal()
 
     def __init__(
         self,
@@ -114,6 +116,7 @@ class SettingsWindow(QDialog):
         self.appearance_pane.changed.connect(self._on_pane_changed)
         self.privacy_pane.settings_reset.connect(self._on_settings_reset)
         self.privacy_pane.erased.connect(self.data_deleted)
+        self.privacy_pane.history_erased.connect(self.history_erased)
         if models is not None:
             models.folder_moved.connect(self.about_pane.set_models_folder)
 
@@ -128,6 +131,10 @@ class SettingsWindow(QDialog):
     def set_model(self, info: ModelInfo | None) -> None:
         """The Inference section follows the loaded model (None: none is loaded)."""
         self.inference_pane.set_model(info)
+
+    @Slot()
+    def clear_model(self) -> None:
+        self.set_model(None)
 
     def show_section(self, name: str) -> None:
         self.sections.setCurrentRow(self.SECTIONS.index(name))

@@ -52,6 +52,11 @@ def resolve_mode(mode: str) -> str:
     return "dark" if scheme == Qt.ColorScheme.Dark else "light"
 
 
+def is_dark(palette: QPalette) -> bool:
+    """Whether ``palette`` is a dark one (the theme applied, whatever asked for it)."""
+    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+
+
 def colours(mode: str) -> dict[str, str]:
     return _COLOURS[resolve_mode(mode)]
 

@@ -18,6 +18,7 @@ from pytestqt.qtbot import QtBot
 
 from app.core.settings import Settings
 from app.core.types import Role
+from app.engine.synthetic import SyntheticEngine, SyntheticReply
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 from app.qt.engine_worker import EngineController
@@ -326,3 +327,30 @@ def test_the_welcome_shows_without_a_model_and_gives_way_to_the_chat_as_it_loads
         assert main.chat_stack.currentWidget() is main.chat_view  # loading: the chat, with the progress below
     assert any(text.startswith("Loading tiny-gpt-oss.gguf…") and text.endswith("%") for text in shown)
     assert main.progress.maximum() == 100 and not main.progress.isVisible()
+
+
+def test_deleting_all_data_while_a_reply_streams_drops_it_without_an_error(
+    qtbot: QtBot, paths: AppPaths, tmp_path: Path
+) -> None:
+    engine = SyntheticEngine(SyntheticReply("word " * 300), pause_after=20)  # holds mid-reply until resumed
+    controller = EngineController(engine=engine)
+    try:
+        model = tmp_path / "gpt-oss-20b-mxfp4.gguf"
+        model.write_bytes(b"")  # the synthetic engine reads nothing; the picker lists files that exist
+        main = open_window(qtbot, paths, controller, model)
+        main.send_message("Count to three hundred")
+        qtbot.waitUntil(engine.paused.is_set, timeout=TIMEOUT_MS)
+        settings = main.open_settings("Privacy")
+        settings.privacy_pane.confirm = lambda _title, _text, _check: (True, False)  # type: ignore[method-assign]
+        with qtbot.waitSignal(settings.data_deleted, timeout=TIMEOUT_MS):
+            settings.privacy_pane.delete_button.click()
+        engine.resume.set()
+        qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT_MS)
+        qtbot.wait(50)  # the model thread's last signals
+        assert not main.error_banner.isVisible(), main.error_banner.text
+        assert main.store.count_conversations() == 0 and main.current_id is None and main.chat_view.bubbles == []
+        saved = load_settings(paths.settings_file)
+        assert saved.recent_models == () and saved.last_model_path == ""
+        settings.close()
+    finally:
+        controller.shutdown()

@@ -132,6 +132,7 @@ def test_inference_shows_the_plan_and_starts_from_what_the_model_was_loaded_with
     # Automatic: the manual-only values start from the loaded model's, greyed out.
     assert (pane.cpu_moe.value(), pane.kv_type.currentData(), pane.gpu_layers.value()) == (3, "q8_0", -1)
     assert not pane.kv_type.isEnabled() and not pane.cpu_moe.isEnabled()
+    assert not pane.pending_note.isVisibleTo(pane)  # shown, not changed: nothing waits to be applied
     # The model's recommended sampling is what is shown while it is used.
     assert pane.recommended.isChecked() and pane.top_k.value() == 0 and not pane.temperature.isEnabled()
     window.set_model(None)
@@ -158,6 +159,9 @@ def test_sampling_changes_emit_settings_at_once(window: SettingsWindow, emitted:
     assert emitted[-1].temperature == pytest.approx(0.55)  # the person's values are kept for next time
     assert pane.temperature.value() == 1.0  # and the model's are shown, as they are what runs
     assert window.settings == emitted[-1]
+    pane.recommended.setChecked(False)  # back to their own: their numbers, not the model's
+    assert emitted[-1].sampling_custom and emitted[-1].temperature == pytest.approx(0.55)
+    assert pane.temperature.value() == pytest.approx(0.55)
 
 
 def test_apply_and_reload_emits_the_loading_settings_then_asks_for_a_reload(
