@@ -7,7 +7,7 @@ import html
 import logging
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QTimer, QUrl, Slot
+from PySide6.QtCore import QByteArray, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -18,13 +18,11 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSizePolicy,
     QSplitter,
-    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.history import MessageStatus
-from app.core.settings import Settings, generation_params
+from app.core.settings import Settings
 from app.core.types import (
     GenerationResult,
     LoadParams,
@@ -32,7 +30,6 @@ from app.core.types import (
     ReasoningEffort,
     Role,
 )
-from app.engine.hardware import Machine, probe_machine
 from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
@@ -40,7 +37,8 @@ from app.qt.models_controller import ModelsController
 from app.qt.task_runner import TaskRunner
 from app.storage.history import HistoryStore
 from app.ui.banner import Banner
-from app.ui.chat_items import describe_result, details_from_result
+from app.ui.chat_area import ChatArea
+from app.ui.chat_session import ChatSession
 from app.ui.chat_view import ChatView
 from app.ui.composer_bar import ComposerBar
 from app.ui.first_run import FirstRunPanel
@@ -48,7 +46,6 @@ from app.ui.history_panel import HistoryPanel
 from app.ui.model_picker import model_label
 from app.ui.settings_window import SettingsWindow
 from app.ui.sidebar import Sidebar
-from app.ui.streaming_reply import StreamingReply
 
 log = logging.getLogger(__name__)
 SettingsSaver = Callable[[Settings], None]
@@ -74,9 +71,7 @@ class MainWindow(QMainWindow):
         self._settings = settings
         self._save_settings = save_settings
         self._starter_model = starter_model
-        self._pending: StreamingReply | None = None
         self._context_used = 0  # tokens the model saw in this chat's last turn (prompt and reply)
-        self._editing: int | None = None  # the user message being edited (its new version will be a sibling)
         self._draft_effort = self._default_effort()
         self._tasks = TaskRunner(self)
         self.setWindowTitle("Moss")
@@ -84,6 +79,16 @@ class MainWindow(QMainWindow):
         self._build()
         self._restore_layout()
         self.history = HistoryPanel(store, self.sidebar, self.chat_view, self.undo_banner, self._tasks, self)
+        self.session = ChatSession(
+            controller,
+            self.history,
+            self.composer,
+            self.edit_hint,
+            lambda: self._settings,
+            lambda: self._draft_effort,
+            lambda title, text, accept: self.confirm(title, text, accept),  # looked up late: tests replace it
+            self,
+        )
         self._connect()
         self._refresh_models()
         self.new_conversation()
@@ -138,11 +143,8 @@ class MainWindow(QMainWindow):
         column.addWidget(self.plan_label)
         for banner in (self.demo_banner, self.error_banner, self.undo_banner, self.notice_banner):
             column.addWidget(banner)
-        self.chat_stack = QStackedWidget()  # the chat, or the welcome when there is no model to chat with
-        self.chat_stack.addWidget(self.chat_view)
-        self.first_run: FirstRunPanel | None = None
-        self._probing = False
-        column.addWidget(self.chat_stack, 1)
+        self.chat_area = ChatArea(self.chat_view, self._tasks, self._models)
+        column.addWidget(self.chat_area, 1)
         column.addWidget(self.context_banner)
         column.addWidget(self.edit_hint)
         bar = ComposerBar()
@@ -179,11 +181,10 @@ class MainWindow(QMainWindow):
         c.loading_started.connect(self._on_loading_started)
         c.model_loaded.connect(self._on_model_loaded)
         c.model_load_failed.connect(self._on_model_load_failed)
-        c.reply_chunk.connect(self._on_reply_chunk)
-        c.reply_finished.connect(self._on_reply_finished)
-        c.reply_failed.connect(self._on_reply_failed)
         c.busy_changed.connect(self._update_state)
         self.model_picker.model_chosen.connect(self.load_model)
+        self.chat_area.model_chosen.connect(self.load_model)
+        self.chat_area.open_file_requested.connect(self.model_picker.open_file_dialog)
         self.run_settings_button.clicked.connect(self.open_run_settings)
         self.demo_banner.action_triggered.connect(self._on_banner_action)
         self.demo_banner.link_activated.connect(self._open_link)
@@ -197,14 +198,19 @@ class MainWindow(QMainWindow):
         self.history.shown.connect(self._on_conversation_shown)
         self.history.notice.connect(self.show_notice)
         self.history.problem.connect(self.show_error)
-        self.chat_view.sibling_requested.connect(self.switch_version)
-        self.chat_view.edit_requested.connect(self.edit_message)
-        self.chat_view.regenerate_requested.connect(self.regenerate)
-        self.chat_view.delete_requested.connect(self.delete_message)
-        self.composer.edit_last_requested.connect(self.edit_last_message)
+        session = self.session
+        self.chat_view.sibling_requested.connect(session.switch_version)
+        self.chat_view.edit_requested.connect(session.edit)
+        self.chat_view.regenerate_requested.connect(session.regenerate)
+        self.chat_view.delete_requested.connect(session.delete)
+        self.composer.edit_last_requested.connect(session.edit_last)
+        session.problem.connect(self.show_error)
+        session.problem_cleared.connect(self.error_banner.hide)
+        session.changed.connect(self._on_session_changed)
+        session.reply_done.connect(self._on_reply_done)
         self.composer.problem.connect(self.show_error)
         c.load_progress.connect(self._on_load_progress)
-        self.edit_hint.action_triggered.connect(lambda _name: self.cancel_edit())
+        self.edit_hint.action_triggered.connect(lambda _name: session.cancel_edit())
         self.context_banner.action_triggered.connect(lambda _name: self.new_conversation())
         self.models_button.clicked.connect(lambda: self.open_settings("Models"))
         self.settings_button.clicked.connect(lambda: self.open_settings())
@@ -217,8 +223,8 @@ class MainWindow(QMainWindow):
             (QKeySequence("Ctrl+,"), lambda: self.open_settings()),
             (QKeySequence.StandardKey.Close, self.close),
             (QKeySequence("Ctrl+L"), self.focus_composer),
-            (QKeySequence("Ctrl+Shift+R"), self.regenerate_last),
-            (QKeySequence("Ctrl+Shift+C"), self.copy_last_reply),
+            (QKeySequence("Ctrl+Shift+R"), session.regenerate_last),
+            (QKeySequence("Ctrl+Shift+C"), session.copy_last_reply),
         ]
         for sequence, slot in shortcuts:
             QShortcut(sequence, self, slot)
@@ -287,7 +293,7 @@ class MainWindow(QMainWindow):
         """ "Delete all data" erased the history: nothing shown or kept from it may be used again, and the list
         of models used goes with the rest of the settings."""
         self._controller.stop()
-        self._pending = None  # its message is gone: what is still streaming is dropped, not saved
+        self.session.drop()  # its message is gone: what is still streaming is dropped, not saved
         self.history.forget_all()
         self._settings = dataclasses.replace(self._settings, recent_models=(), last_model_path="")
         self._persist_settings()
@@ -378,7 +384,7 @@ class MainWindow(QMainWindow):
 
     def new_conversation(self) -> None:
         """An empty chat; it is added to the history when its first message is sent."""
-        self.cancel_edit()
+        self.session.cancel_edit()
         if self.history.current_id is not None or not self.chat_view.bubbles:
             self._draft_effort = self._default_effort()
             self.history.new_draft()
@@ -390,22 +396,11 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_conversation_shown(self) -> None:
         """After the chat view was rebuilt: the effort of this chat, and the reply still streaming into it."""
-        self.cancel_edit()
+        self.session.cancel_edit()
         info = self.history.current
         effort = info.reasoning_effort if info else self._draft_effort
         self.effort_picker.setCurrentIndex(self.effort_picker.findData(effort))
-        pending = self._pending
-        if pending is not None:
-            pending.bubble = None
-            if pending.conversation_id == self.history.current_id:
-                bubble = self.chat_view.bubble_for(pending.message_id)
-                if bubble is not None:
-                    # The store has the text of the last save; the screen gets all of it.
-                    bubble.streaming = True
-                    bubble.set_text(pending.text)
-                    if pending.reasoning:
-                        bubble.thinking.resume(pending.reasoning, answering=bool(pending.text))
-                    pending.bubble = bubble
+        self.session.reattach()
         self.chat_view.set_actions_enabled(not self._controller.busy)
         self._context_used = self._last_context_use()
         self._update_title()
@@ -448,82 +443,7 @@ class MainWindow(QMainWindow):
             hint = "Pick a model below, or open a .gguf file (Ctrl+O), to start chatting."
         self.chat_view.set_empty_hint(hint)
 
-    # -- versions: edit, regenerate, switch -----------------------------------------------------------------
-
-    def switch_version(self, message_id: int, step: int) -> None:
-        """ "<" or ">" on a message: show its previous or next alternative and the branch below it."""
-        if self._controller.busy:
-            return
-        self._store.switch_sibling(message_id, step)
-        self.history.show_current()
-
-    def edit_message(self, message_id: int) -> None:
-        """Put a sent message back in the composer; sending it adds a new version beside the old one."""
-        if self._controller.busy:
-            return
-        self._editing = message_id
-        self.composer.setPlainText(self._store.message(message_id).content)
-        self.composer.moveCursor(self.composer.textCursor().MoveOperation.End)
-        self.edit_hint.show_message(
-            "Editing a message: Enter sends it as a new version (the old one is kept). Esc cancels."
-        )
-        self.composer.setFocus()
-
-    def cancel_edit(self) -> None:
-        if self._editing is None:
-            return
-        self._editing = None
-        self.edit_hint.hide()
-        self.composer.clear()
-
-    def regenerate(self, message_id: int) -> None:
-        """Write another reply to the same question, kept beside the earlier one(s)."""
-        if self._controller.busy:
-            return
-        if self._controller.model is None:
-            self.show_error("No model is loaded yet. Pick a model below, or open a .gguf file, to regenerate.")
-            return
-        reply = self._store.message(message_id)
-        if reply.parent_id is None:
-            return
-        self.error_banner.hide()
-        self._start_reply(reply.conversation_id, reply.parent_id, redraw=True)
-
-    def edit_last_message(self) -> None:
-        """Up in an empty message box: edit the last message you sent."""
-        last = next((b for b in reversed(self.chat_view.bubbles) if b.role == Role.USER and b.bound), None)
-        if last is not None and last.message_id is not None:
-            self.edit_message(last.message_id)
-
-    def regenerate_last(self) -> None:
-        last = self.chat_view.bubbles[-1] if self.chat_view.bubbles else None
-        if last is not None and last.role == Role.ASSISTANT and last.message_id is not None and last.bound:
-            self.regenerate(last.message_id)
-
-    def copy_last_reply(self) -> None:
-        last = next((b for b in reversed(self.chat_view.bubbles) if b.role == Role.ASSISTANT), None)
-        if last is not None:
-            self.chat_view.run_action(last, "copy")
-
-    def delete_message(self, message_id: int) -> None:
-        """Delete a message and the replies built on it, after asking (it cannot be undone)."""
-        if self._controller.busy:
-            return
-        conversation_id = self.history.current_id
-        if conversation_id is None:
-            return
-        after = self._store.position_from_leaf(conversation_id, message_id) or 0
-        message = self._store.message(message_id)
-        what = "your message" if message.role == Role.USER else "this reply"
-        text = f"Delete {what}" + (f" and the {after} message{'s' if after != 1 else ''} after it?" if after else "?")
-        if message.sibling_count > 1:
-            text += " The other versions stay."
-        if not self.confirm("Delete message", text + " This cannot be undone.", "Delete"):
-            return
-        if not self.history.write(lambda: self._store.delete_branch(message_id)):
-            return
-        self.history.show_current()
-        self.history.refresh_list()
+    # -- chatting (app.ui.chat_session does the work) ---------------------------------------------------
 
     def confirm(self, title: str, text: str, accept: str) -> bool:
         """Ask a yes/no question (tests replace this)."""
@@ -541,97 +461,21 @@ class MainWindow(QMainWindow):
         if self._controller.generating:
             self._controller.stop()
         else:
-            self.cancel_edit()
+            self.session.cancel_edit()
 
-    # -- chatting -----------------------------------------------------------------------------------------
-
-    def send_message(self, text: str) -> None:
-        if self._controller.busy:
-            return
-        if self._controller.model is None:
-            self.show_error("No model is loaded yet. Pick a model below, or open a .gguf file (Ctrl+O).")
-            return
-        self.error_banner.hide()
-        conversation_id = self.history.current_id
-        if conversation_id is None:
-            info = self._store.create_conversation(
-                system_prompt=self._settings.system_prompt,
-                reasoning_effort=self._draft_effort,
-                model=model_label(self._controller.model.path),
-            )
-            conversation_id = self.history.current_id = info.id
-        editing, self._editing = self._editing, None
-        self.edit_hint.hide()
-        if editing is not None:
-            parent = self._store.message(editing).parent_id
-        else:
-            parent = self._store.conversation(conversation_id).current_leaf_id
-        user = self._store.add_message(conversation_id, parent, Role.USER, text)
-        if editing is None:
-            bubble = self.chat_view.add_bubble(Role.USER, text)
-            bubble.bind(user)
-        self.composer.clear()
-        self._start_reply(conversation_id, user.id, redraw=editing is not None)
-
-    def _start_reply(self, conversation_id: int, parent_id: int, *, redraw: bool) -> None:
-        """Ask the model for a reply to the path ending at ``parent_id``, stored as it streams."""
-        model = self._controller.model
-        assert model is not None
-        info = self._store.conversation(conversation_id)
-        snapshot = self._store.snapshot(conversation_id, through=parent_id)
-        # The sampling the model's makers recommend unless the person chose their own.
-        params = generation_params(self._settings, model.default_params, info.reasoning_effort)
-        reply = self._store.add_message(
-            conversation_id, parent_id, Role.ASSISTANT, model=model_label(model.path), status=MessageStatus.STREAMING
-        )
-        request_id = self._controller.send(snapshot, params)
-        self._pending = StreamingReply(self._store, self.history.write, request_id, conversation_id, reply.id)
-        if redraw:
-            self.history.show_current()  # the new branch replaces what was shown below the edit
-        else:
-            self._pending.bubble = self.chat_view.add_bubble(Role.ASSISTANT)
-            self._pending.bubble.bind(reply)
-        self.history.refresh_list()
+    @Slot()
+    def _on_session_changed(self) -> None:
         self._update_title()
         self._update_state()
 
-    @Slot(str, str, str)
-    def _on_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
-        pending = self._pending
-        if pending is not None and pending.request_id == request_id:
-            pending.add(kind, text)
-
-    @Slot(str, object)
-    def _on_reply_finished(self, request_id: str, result: GenerationResult) -> None:
-        pending = self._pending
-        if pending is None or pending.request_id != request_id:
-            return
-        self._pending = None
-        if not pending.finish(result):  # stopped before a word: gone, and the branch is as it was
-            if pending.conversation_id == self.history.current_id:
-                self.history.show_current()
-        elif pending.bubble is not None:
-            pending.bubble.set_text(result.content)
-            pending.bubble.set_meta(describe_result(result), details_from_result(result, pending.bubble.model))
+    @Slot(object)
+    def _on_reply_done(self, result: GenerationResult) -> None:
         tps = result.stats.tokens_per_second
         self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
-        if pending.conversation_id == self.history.current_id:
-            self._context_used = result.stats.prompt_tokens + result.stats.completion_tokens
-        self.history.refresh_list()  # the first reply may have improved the title
-        self._update_title()
-        self._update_state()
+        self._context_used = result.stats.prompt_tokens + result.stats.completion_tokens
 
-    @Slot(str, str)
-    def _on_reply_failed(self, request_id: str, message: str) -> None:
-        pending = self._pending
-        if pending is None or pending.request_id != request_id:
-            return
-        self._pending = None
-        pending.end("error")
-        if pending.bubble is not None:
-            pending.bubble.set_meta("No reply: " + message)
-        self.show_error(message)
-        self._update_state()
+    def send_message(self, text: str) -> None:
+        self.session.send(text)
 
     def show_notice(self, text: str) -> None:
         self.notice_banner.show_message(html.escape(text))
@@ -671,36 +515,12 @@ class MainWindow(QMainWindow):
     def _update_first_run(self) -> None:
         """With nothing to chat with (a fresh install, or a model that failed to load) a new chat shows the
         welcome: this computer, the gpt-oss model that fits it, and the models already on disk."""
-        wanted = self._first_run_wanted()
-        if self.first_run is not None:
-            self.chat_stack.setCurrentWidget(self.first_run if wanted else self.chat_view)
-        elif wanted and not self._probing:
-            # After the events already queued: at start the last model is about to load, and then the
-            # welcome is not needed (nor the probe, which loads llama.cpp's device list on the pool).
-            QTimer.singleShot(0, self, self._probe_for_first_run)
-
-    def _first_run_wanted(self) -> bool:
         c = self._controller
-        return c.model is None and c.loading_path is None and self.history.current_id is None
+        self.chat_area.show_welcome(c.model is None and c.loading_path is None and self.history.current_id is None)
 
-    def _probe_for_first_run(self) -> None:
-        if self._probing or self.first_run is not None or not self._first_run_wanted():
-            return
-        self._probing = True
-        probe = self._models.machine_now if self._models is not None else probe_machine  # probed once per app
-        self._tasks.run(probe, self._on_machine_probed, self._on_probe_failed, name="probe machine")
-
-    def _on_machine_probed(self, machine: object) -> None:
-        assert isinstance(machine, Machine)
-        panel = FirstRunPanel(machine, self._models)
-        panel.model_chosen.connect(self.load_model)
-        panel.open_file_requested.connect(self.model_picker.open_file_dialog)
-        self.first_run = panel
-        self.chat_stack.addWidget(panel)
-        self._update_first_run()
-
-    def _on_probe_failed(self, message: str) -> None:
-        log.warning("could not describe this computer for the welcome: %s", message)
+    @property
+    def first_run(self) -> FirstRunPanel | None:
+        return self.chat_area.first_run
 
     def _update_context(self) -> None:
         """The context meter, and a warning with a way out before the context is full."""
@@ -745,9 +565,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_layout()
         self._controller.stop()
-        pending, self._pending = self._pending, None
-        if pending is not None:  # the window goes before the model thread answers: keep what arrived
-            pending.end("cancelled")
+        self.session.end()  # the window goes before the model thread answers: keep what arrived
         self._tasks.wait()
         self.history.write(self._store.purge_deleted)  # Undo ends with the window: deleted chats go for good
         if self._settings_window is not None:

@@ -319,12 +319,12 @@ def test_the_welcome_shows_without_a_model_and_gives_way_to_the_chat_as_it_loads
     qtbot.addWidget(main)
     main.show()
     qtbot.waitUntil(lambda: main.first_run is not None, timeout=TIMEOUT_MS)
-    assert main.first_run is not None and main.chat_stack.currentWidget() is main.first_run
+    assert main.first_run is not None and main.chat_area.currentWidget() is main.first_run
     shown: list[str] = []
     controller.load_progress.connect(lambda _path, _percent: shown.append(main.state_label.text()))
     with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
         main.first_run.model_chosen.emit(str(tiny_gpt_oss))  # "Use" on a model found on disk
-        assert main.chat_stack.currentWidget() is main.chat_view  # loading: the chat, with the progress below
+        assert main.chat_area.currentWidget() is main.chat_view  # loading: the chat, with the progress below
     assert any(text.startswith("Loading tiny-gpt-oss.gguf…") and text.endswith("%") for text in shown)
     assert main.progress.maximum() == 100 and not main.progress.isVisible()
 
