@@ -7,18 +7,12 @@ the problem and what to do, and exit code 2; no traceback.
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
 from app.cli import chat, gui_commands, history, models
 from app.cli.chat import EXIT_INTERRUPTED, load_conversation
-from app.core.errors import UserError
+from app.core.errors import EXIT_BUG, EXIT_USER_ERROR, run_command
 from app.platform.paths import AppPaths
 
-log = logging.getLogger(__name__)
-
-EXIT_BUG = 1
-EXIT_USER_ERROR = 2
 __all__ = ["EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_USER_ERROR", "add_commands", "load_conversation", "run"]
 
 
@@ -31,19 +25,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
     """Run the sub-command in ``args``; returns the process exit code."""
-    try:
-        code = chat.run(args, paths)
-        if code is None:
-            code = models.run(args, paths)
-        if code is None:
-            code = history.run(args, paths)
-        if code is not None:
-            return code
-    except UserError as exc:
-        print(f"moss: {exc.message}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except Exception as exc:  # a bug: the traceback goes to the log file, one line to the person
-        log.exception("moss %s failed", args.command)
-        print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {paths.log_file}", file=sys.stderr)
-        return EXIT_BUG
-    raise AssertionError(f"unknown command {args.command!r}")
+
+    def dispatch() -> int:
+        for module in (chat, models, history):
+            code: int | None = module.run(args, paths)
+            if code is not None:
+                return code
+        raise AssertionError(f"unknown command {args.command!r}")
+
+    return run_command(args.command, dispatch, paths.log_file)

@@ -7,6 +7,14 @@ Anything else that escapes is a bug: logged with its traceback and reported brie
 
 from __future__ import annotations
 
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+EXIT_BUG = 1
+EXIT_USER_ERROR = 2
+
 
 class UserError(Exception):
     """Something the user can fix: a bad model file, a full disk, a model too big for the machine."""
@@ -33,3 +41,17 @@ class HistoryError(UserError):
 
 class ImportFormatError(UserError):
     """A file to import is not a Moss or ChatGPT export, or is damaged. Nothing was imported."""
+
+
+def run_command(name: str, run: Callable[[], int], log_file: Path) -> int:
+    """Run a command-line command and return its exit code: a :class:`UserError` becomes its message on one
+    line and exit code 2; a bug, a line pointing to the log (which gets the traceback) and exit code 1."""
+    try:
+        return run()
+    except UserError as exc:
+        print(f"moss: {exc.message}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:
+        logging.getLogger(__name__).exception("moss %s failed", name)
+        print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {log_file}", file=sys.stderr)
+        return EXIT_BUG

@@ -14,13 +14,11 @@ import os
 import sys
 from pathlib import Path
 
-from app.core.errors import UserError
+from app.core.errors import EXIT_BUG, UserError, run_command
 from app.platform.paths import AppPaths
 
 log = logging.getLogger(__name__)
 
-EXIT_BUG = 1
-EXIT_USER_ERROR = 2
 # Said by the offscreen platform when a window is shown or raised; not a problem.
 _HARMLESS_QT = ("This plugin does not support propagateSizeHints()", "This plugin does not support raise()")
 
@@ -46,20 +44,16 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
     install_qt_log_bridge()
     warnings = _QtWarnings()
     logging.getLogger("qt").addHandler(warnings)
-    try:
+
+    def dispatch() -> int:
         if args.command == "screenshots":
-            code = _screenshots(args)
-        elif args.command == "bench" and args.bench_command == "ui":
-            code = _bench_ui(args)
-        else:
-            raise AssertionError(f"unknown command {args.command!r}")
-    except UserError as exc:
-        print(f"moss: {exc.message}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except Exception as exc:  # a bug: the traceback goes to the log file, one line to the person
-        log.exception("moss %s failed", args.command)
-        print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {paths.log_file}", file=sys.stderr)
-        return EXIT_BUG
+            return _screenshots(args)
+        if args.command == "bench" and args.bench_command == "ui":
+            return _bench_ui(args)
+        raise AssertionError(f"unknown command {args.command!r}")
+
+    try:
+        code = run_command(args.command, dispatch, paths.log_file)
     finally:
         logging.getLogger("qt").removeHandler(warnings)
     for message in warnings.messages:

@@ -25,7 +25,7 @@ from app.qt.engine_worker import EngineController
 from app.ui.app import build_main_window
 from app.ui.chat_items import ChatItem
 from app.ui.main_window import MainWindow
-from tests.helpers.scripted import ScriptedEngine
+from tests.helpers.scripted import ScriptedEngine, answer
 
 TIMEOUT_MS = 60_000
 SETTINGS = Settings(context_length=2048, max_tokens=400)
@@ -34,11 +34,6 @@ MARKDOWN = (
     "## Greeting\n\nUse a function:\n\n```python\n" + CODE + "\n```\n\n"
     "| Name | Says |\n|---|---|\n| Ada | Hello |\n\nMore at [the docs](https://docs.python.org/3/)."
 )
-
-
-def answer(text: str, thinking: str = "") -> str:
-    head = f"<|channel|>analysis<|message|>{thinking}<|end|><|start|>assistant" if thinking else ""
-    return f"{head}<|channel|>final<|message|>{text}<|return|>"
 
 
 @pytest.fixture

@@ -27,15 +27,10 @@ from app.ui.chat_items import ChatItem
 from app.ui.history_panel import EARLIER_STEP, WINDOW
 from app.ui.main_window import MainWindow
 from tests.helpers.chatgpt_export import trip_conversation, write_export
-from tests.helpers.scripted import ScriptedEngine
+from tests.helpers.scripted import ScriptedEngine, answer
 
 TIMEOUT_MS = 60_000
 SETTINGS = Settings(context_length=2048, max_tokens=200)
-
-
-def answer(text: str, thinking: str = "") -> str:
-    head = f"<|channel|>analysis<|message|>{thinking}<|end|><|start|>assistant" if thinking else ""
-    return f"{head}<|channel|>final<|message|>{text}<|return|>"
 
 
 @pytest.fixture

@@ -63,3 +63,10 @@ class ScriptedEngine(LlamaEngine):
         return super().generate(
             messages, params, cancel=cancel, on_delta=on_delta, today=today, logits_processor=logits_processor
         )
+
+
+def answer(text: str, thinking: str = "") -> str:
+    """A gpt-oss reply in harmony markup, for a :class:`ScriptedEngine` script: ``thinking`` (if any) on the
+    analysis channel, then ``text`` as the final answer."""
+    head = f"<|channel|>analysis<|message|>{thinking}<|end|><|start|>assistant" if thinking else ""
+    return f"{head}<|channel|>final<|message|>{text}<|return|>"
