@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
-"""Set up Moss in ``.venv`` and run it, or run its whole test suite. Needs only Python >= 3.11, a C/C++
-compiler and CMake (llama-cpp-python compiles llama.cpp on first install).
+"""Set up Moss in ``.venv`` and run it, run its whole test suite, or build the packaged app. Needs only
+Python >= 3.11, a C/C++ compiler and CMake (llama-cpp-python compiles llama.cpp on first install).
 
     python3 bootstrap.py run [moss arguments...]     set up, then start the app
     python3 bootstrap.py test [pytest arguments...]  set up with test tools, then lint, type-check and test
+    python3 bootstrap.py package [smoke arguments...]
+                                                     set up with PyInstaller, build dist/Moss with build.spec
+                                                     and smoke-test it (tools/frozen_smoke.py; --help there)
 
-Both are idempotent: a second run finds the environment up to date (a stamp of the set-up inputs in .venv)
+All are idempotent: a second run finds the environment up to date (a stamp of the set-up inputs in .venv)
 and starts at once. pip's wheel cache keeps a rebuilt .venv from compiling llama.cpp again.
 """
 
@@ -65,8 +68,9 @@ def ensure_environment(extras: str) -> Path:
     python = venv_python()
     stamp = VENV / f".moss-setup-{extras or 'app'}"
     wanted = inputs_digest(extras)
-    # A test set-up is a superset of the app's, so it satisfies `run` too.
-    satisfying = [(stamp, wanted)] + ([(VENV / ".moss-setup-test", inputs_digest("test"))] if not extras else [])
+    # A test or package set-up is a superset of the app's, so it satisfies `run` too.
+    others = [] if extras else [(VENV / f".moss-setup-{e}", inputs_digest(e)) for e in ("test", "package")]
+    satisfying = [(stamp, wanted), *others]
     if python.exists() and any(s.exists() and s.read_text().strip() == d for s, d in satisfying):
         return python
     if not python.exists():
@@ -97,6 +101,9 @@ def main(argv: list[str]) -> int:
         if command == "test":
             python = ensure_environment("test")
             return subprocess.call([str(python), str(ROOT / "tests" / "run_all.py"), *rest], cwd=ROOT)
+        if command == "package":
+            python = ensure_environment("package")
+            return subprocess.call([str(python), str(ROOT / "tools" / "frozen_smoke.py"), *rest], cwd=ROOT)
     except subprocess.CalledProcessError as exc:
         print(f"Set-up failed (exit code {exc.returncode}); see the output above.", file=sys.stderr)
         return exc.returncode or 1

@@ -28,7 +28,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _prepare_frozen_process() -> None:
+    """What the packaged app (PyInstaller, build.spec) needs before the command line is read.
+
+    multiprocessing: a frozen program is its own child process; ``freeze_support`` runs the child's work when
+    the arguments say it is one (Windows), instead of parsing them as a Moss command line.
+
+    Windows console: the packaged moss.exe is windowed, so that opening it from the Start menu shows no console
+    window, and Windows gives a windowed program no standard output: ``moss.exe --version`` typed in a terminal
+    would print nothing (and argparse fails writing to ``None``). With arguments, it attaches to the console of
+    the terminal it was started from, if any, and writes there. The terminal does not wait for a windowed
+    program, so the prompt may come back before the output; ``start /wait moss.exe ...`` waits. Output
+    redirected to a file or pipe already has a stream and is left as it is.
+    """
+    import multiprocessing
+
+    multiprocessing.freeze_support()
+    if sys.platform != "win32" or len(sys.argv) < 2 or (sys.stdout is not None and sys.stderr is not None):
+        return
+    import ctypes
+
+    attach_parent_process = -1
+    if not ctypes.windll.kernel32.AttachConsole(attach_parent_process):
+        return  # started from Explorer or a shortcut: there is no console to write to
+    if sys.stdout is None:
+        sys.stdout = open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115, PTH123
+    if sys.stderr is None:
+        sys.stderr = open("CONOUT$", "w", encoding="utf-8", errors="replace")  # noqa: SIM115, PTH123
+
+
 def main(argv: list[str] | None = None) -> int:
+    if getattr(sys, "frozen", False):
+        _prepare_frozen_process()
     args = build_parser().parse_args(argv)
     paths = AppPaths.resolve(args.data_dir)
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import ctypes
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from types import ModuleType
@@ -59,9 +60,32 @@ def llama() -> ModuleType:
             callback = llama_cpp.llama_log_callback(_on_log)
             llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
             _state["callback"] = callback  # the C side keeps only a pointer: keep the object alive
+            _load_backend_libraries(llama_cpp)
             llama_cpp.llama_backend_init()
             _state["module"] = module = llama_cpp
         return module
+
+
+def _load_backend_libraries(llama_cpp: ModuleType) -> None:
+    """Load llama.cpp's compute backends when they are separate libraries.
+
+    A llama.cpp built with GGML_BACKEND_DL (the Windows packages: one build whose CUDA, Vulkan and CPU
+    backends are DLLs, so one installer serves NVIDIA, AMD and Intel) registers no backend until they are
+    loaded, and llama.cpp's default search looks beside the executable, not in llama-cpp-python's folder.
+    A build with the backends linked in (the default) already has them: nothing happens.
+    """
+    from llama_cpp._ctypes_extensions import load_shared_library
+
+    base_path = llama_cpp.llama_cpp._base_path
+    ggml = load_shared_library("ggml", base_path)
+    ggml.ggml_backend_reg_count.restype = ctypes.c_size_t
+    if ggml.ggml_backend_reg_count() > 0 or not hasattr(ggml, "ggml_backend_load_all_from_path"):
+        return
+    if os.name == "nt":  # ggml-cuda.dll finds the CUDA runtime beside it only through PATH
+        os.environ["PATH"] = f"{base_path}{os.pathsep}{os.environ.get('PATH', '')}"
+    ggml.ggml_backend_load_all_from_path.argtypes = [ctypes.c_char_p]
+    ggml.ggml_backend_load_all_from_path(str(base_path).encode())
+    log.info("loaded %d llama.cpp backends from %s", ggml.ggml_backend_reg_count(), base_path)
 
 
 def recent_problems() -> list[str]:

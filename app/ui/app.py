@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtGui import QFileOpenEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_NAME, __version__
@@ -77,10 +78,33 @@ def _log_unhandled(kind: type[BaseException], value: BaseException, tb: Tracebac
     log.critical("unhandled exception", exc_info=(kind, value, tb))
 
 
+class FileOpenHandler(QObject):
+    """ "Open with Moss" on macOS: Finder sends the file as an event, not on the command line. A .gguf that
+    arrives before the window exists (the app was started by it) is kept and loaded once it does."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self.window: MainWindow | None = None
+        self.pending: str | None = None
+        app.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent):
+            path = event.file()
+            if path.lower().endswith(".gguf"):
+                if self.window is not None:
+                    self.window.load_model(path)
+                else:
+                    self.pending = path
+                return True
+        return super().eventFilter(watched, event)
+
+
 def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     sys.excepthook = _log_unhandled
     install_qt_log_bridge()
     app = create_application()
+    opened = FileOpenHandler(app)
     settings = load_settings(paths.settings_file)
     apply_theme(app, settings.theme, font_size=settings.font_size, compact=settings.compact)
     controller = EngineController()
@@ -103,7 +127,8 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
 
     QGuiApplication.styleHints().colorSchemeChanged.connect(follow_the_system)
     window.show()
-    initial = model_path or first_model(settings)
+    opened.window = window
+    initial = model_path or opened.pending or first_model(settings)
     if initial:
         window.load_model(initial)
     return int(app.exec())

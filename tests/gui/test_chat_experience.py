@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QObject, QPoint, Qt, QUrl, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QDesktopServices, QFileOpenEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMenu
 from pytestqt.qtbot import QtBot
 
@@ -22,7 +22,7 @@ from app.engine.synthetic import SyntheticEngine, SyntheticReply
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 from app.qt.engine_worker import EngineController
-from app.ui.app import build_main_window
+from app.ui.app import FileOpenHandler, build_main_window
 from app.ui.chat_items import ChatItem
 from app.ui.main_window import MainWindow
 from tests.helpers.scripted import ScriptedEngine, answer
@@ -349,3 +349,17 @@ def test_deleting_all_data_while_a_reply_streams_drops_it_without_an_error(
         settings.close()
     finally:
         controller.shutdown()
+
+
+def test_open_with_moss_on_macos_loads_the_file(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path
+) -> None:
+    # Finder's "Open with" arrives as a QFileOpenEvent, not on the command line.
+    handler = FileOpenHandler(QApplication.instance())  # type: ignore[arg-type]
+    handler.window = window
+    try:
+        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
+            QApplication.sendEvent(QApplication.instance(), QFileOpenEvent(str(smollm2)))
+        assert controller.model is not None and controller.model.path == str(smollm2)
+    finally:
+        QApplication.instance().removeEventFilter(handler)  # type: ignore[union-attr]
