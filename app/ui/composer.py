@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent
+from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QPlainTextEdit, QWidget
+
+from app.qt.task_runner import TaskRunner
 
 _MIN_LINES = 2
 _MAX_LINES = 10
@@ -90,6 +92,7 @@ class Composer(QPlainTextEdit):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("composer")
+        self._tasks = TaskRunner(self, threads=1)  # reads included files
         self.setAccessibleName("Message")
         self.setAccessibleDescription(
             "Enter sends, Shift+Enter starts a new line, Escape stops a reply, Up in an empty box edits your "
@@ -163,10 +166,24 @@ class Composer(QPlainTextEdit):
         event.accept()
         return True
 
+    @property
+    def including(self) -> bool:
+        """Files are being read to be included (on the task pool)."""
+        return self._tasks.busy
+
     def _include(self, files: Sequence[Path]) -> None:
-        text, problems = include_files(files)
+        # Read on the task pool: a file on a slow network share must not freeze the window. The cursor is a
+        # copy that follows the edits made meanwhile, so the text lands where the paste or drop happened.
+        cursor = QTextCursor(self.textCursor())
+        self._tasks.run(
+            lambda: include_files(files),
+            lambda result: self._insert(cursor, *result),
+            self.problem.emit,
+            name="include files",
+        )
+
+    def _insert(self, cursor: QTextCursor, text: str, problems: list[str]) -> None:
         if text:
-            cursor = self.textCursor()
             cursor.beginEditBlock()  # one undo step
             cursor.removeSelectedText()
             if cursor.positionInBlock() > 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -34,9 +35,18 @@ def files_mime(*paths: Path) -> QMimeData:
 
 
 def paste(composer: Composer, mime: QMimeData) -> None:
-    """A real paste: through the clipboard and Ctrl+V."""
+    """A real paste: through the clipboard and Ctrl+V; files are read on the task pool, so wait for them."""
     QGuiApplication.clipboard().setMimeData(mime)
     composer.paste()
+    settle(composer)
+
+
+def settle(composer: Composer) -> None:
+    deadline = time.monotonic() + 10
+    while composer.including and time.monotonic() < deadline:
+        QApplication.processEvents()
+        time.sleep(0.005)
+    assert not composer.including
 
 
 # -- keys -------------------------------------------------------------------------------------------------
@@ -244,6 +254,18 @@ def test_a_dropped_file_is_copied_in(composer: Composer, tmp_path: Path) -> None
     assert enter.dropAction() == Qt.DropAction.CopyAction  # never "moved": a file manager could delete it
     drop = QDropEvent(at, actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(composer.viewport(), drop)
+    settle(composer)
     assert drop.isAccepted() and drop.dropAction() == Qt.DropAction.CopyAction
     assert composer.toPlainText() == "before\n`notes.txt`:\n```\ndropped words\n```\n"
     assert source.read_text() == "dropped words\n"
+
+
+def test_files_are_read_off_the_gui_thread(composer: Composer, tmp_path: Path) -> None:
+    path = tmp_path / "later.txt"
+    path.write_text("read on the pool\n")
+    QGuiApplication.clipboard().setMimeData(files_mime(path))
+    composer.paste()
+    # The paste returned before the file was read: the text arrives through the event loop.
+    assert composer.including and composer.toPlainText() == ""
+    settle(composer)
+    assert "read on the pool" in composer.toPlainText()
