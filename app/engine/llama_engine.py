@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 DeltaCallback = Callable[[Delta], None]
 # Rewrites the next-token logits (input_ids, logits) -> logits; tests use one to script a model's reply.
 LogitsProcessor = Callable[[Any, Any], Any]
+# Prompt parts remembered with their tokens (tokenize_prompt): a conversation of a few hundred messages.
+PART_CACHE_SIZE = 1024
 
 
 class LlamaEngine:
@@ -64,6 +66,7 @@ class LlamaEngine:
         self._header: GGUFHeader | None = None
         self._offload: ExpertOffload | None = None
         self._swa_window = 0
+        self._part_tokens: dict[tuple[str, bool], list[int]] = {}  # see tokenize_prompt
 
     @property
     def info(self) -> ModelInfo | None:
@@ -72,6 +75,22 @@ class LlamaEngine:
     @property
     def chat_format(self) -> ChatFormat | None:
         return self._format
+
+    @property
+    def llama(self) -> Any:
+        """The loaded ``llama_cpp.Llama`` itself, for measuring llama.cpp without Moss around it (``moss bench``
+        runs its baseline on this object rather than loading the model twice). Use it only on the engine's
+        thread or while the engine is idle, and call :meth:`forget_cache` afterwards."""
+        return self._require_model()
+
+    def forget_cache(self) -> None:
+        """Make the next reply evaluate its whole prompt, as if the KV cache were empty.
+
+        What the cache holds is read from the ``Llama`` object's own record (``input_ids[:n_tokens]``), which
+        its methods keep in step with llama.cpp; after someone else used the object, forgetting is the safe
+        choice, and it gives every measured reply the same cold start. Same thread rules as :attr:`llama`."""
+        if self._llm is not None:
+            self._llm.reset()  # n_tokens = 0: the next eval removes every cached position first
 
     # -- loading ------------------------------------------------------------------------------------------
 
@@ -174,6 +193,7 @@ class LlamaEngine:
     def unload(self) -> None:
         """Free the model and its context (no-op when none is loaded)."""
         llm, self._llm, self._format, self._info, self._header = self._llm, None, None, None, None
+        self._part_tokens = {}  # tokens belong to the model's vocabulary
         if llm is not None:
             llm.close()
             log.info("unloaded model")
@@ -191,11 +211,24 @@ class LlamaEngine:
         return self._require_format().render(messages, today=today, reasoning_effort=reasoning_effort)
 
     def tokenize_prompt(self, parts: Sequence[PromptPart]) -> list[int]:
-        """Tokens of a rendered prompt: markup parts honour special-token text, people's text never does."""
+        """Tokens of a rendered prompt: markup parts honour special-token text, people's text never does.
+
+        Each turn renders the whole conversation again, and with gpt-oss's tokenizer (the ``gpt-4o``
+        pre-tokenizer) a call into llama.cpp costs about 1.4 ms however short the text (measured by
+        ``moss bench``), so the parts of recent prompts are remembered with their tokens: a turn tokenizes
+        only its new parts."""
         llm = self._require_model()
+        known = self._part_tokens
         tokens: list[int] = []
         for part in parts:
-            tokens += llm.tokenize(part.text.encode("utf-8"), add_bos=False, special=part.special)
+            key = (part.text, part.special)
+            ids = known.pop(key, None)
+            if ids is None:
+                ids = llm.tokenize(part.text.encode("utf-8"), add_bos=False, special=part.special)
+            known[key] = ids  # (re)inserted last: the oldest entries go first
+            tokens += ids
+        while len(known) > PART_CACHE_SIZE:
+            del known[next(iter(known))]
         return tokens
 
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
@@ -353,7 +386,8 @@ class LlamaEngine:
                     first_token_at = time.perf_counter()
                 text = decoder.decode(token)
                 emit(parser.feed(token, text))
-                llm.eval([token])
+                if count < params.max_tokens:  # the last token is evaluated by the next prompt, if any
+                    llm.eval([token])
         finally:
             llm._sampler = None
         tail = decoder.flush()

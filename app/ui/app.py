@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from types import TracebackType
 
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QTimer, Slot
 from PySide6.QtGui import QFileOpenEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
@@ -27,6 +30,12 @@ from app.ui.resources import app_icon
 from app.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
+
+# A hidden switch for `moss bench --model` (app.ui.bench_model), which starts `moss` as a child process with it set:
+# the app then loads no model, prints one JSON line on stdout once its window is first painted
+# ({"shown_at": time.time() at that moment, "rss_mb": its resident memory}) and quits. The parent knows when it
+# started the process, so start-up is measured from outside, Python's own start included.
+STARTUP_PROBE_ENV = "MOSS_STARTUP_PROBE"
 
 
 def create_application(argv: list[str] | None = None) -> QApplication:
@@ -100,6 +109,29 @@ class FileOpenHandler(QObject):
         return super().eventFilter(watched, event)
 
 
+class StartupProbe(QObject):
+    """Reports the first paint of ``window`` and quits the app (see STARTUP_PROBE_ENV)."""
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._reported = False
+        window.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint and not self._reported:
+            self._reported = True
+            QTimer.singleShot(0, self._report)  # after this paint and its children's
+        return super().eventFilter(watched, event)
+
+    @Slot()
+    def _report(self) -> None:
+        import psutil
+
+        rss_mb = psutil.Process().memory_info().rss / 2**20
+        print(json.dumps({"shown_at": time.time(), "rss_mb": round(rss_mb, 1)}), flush=True)
+        QApplication.quit()
+
+
 def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     sys.excepthook = _log_unhandled
     install_qt_log_bridge()
@@ -126,9 +158,12 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
             apply_theme(app, s.theme, font_size=s.font_size, compact=s.compact)
 
     QGuiApplication.styleHints().colorSchemeChanged.connect(follow_the_system)
+    probing = bool(os.environ.get(STARTUP_PROBE_ENV))
+    if probing:
+        StartupProbe(window)
     window.show()
     opened.window = window
     initial = model_path or opened.pending or first_model(settings)
-    if initial:
+    if initial and not probing:
         window.load_model(initial)
     return int(app.exec())

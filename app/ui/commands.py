@@ -1,4 +1,5 @@
-"""The sub-commands that build the window offscreen: ``moss screenshots`` and ``moss bench ui``.
+"""The sub-commands that build the window offscreen: ``moss screenshots``, ``moss bench ui`` and
+``moss bench --model PATH``.
 
 Their arguments are defined in ``app.cli.gui_commands`` (without Qt); ``app.__main__`` imports this module
 only when one of them runs. Qt's own warnings are collected and repeated on stderr at the end: a warning
@@ -35,7 +36,7 @@ class _QtWarnings(logging.Handler):
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:
-    """Run ``moss screenshots`` or ``moss bench ui``; returns the exit code."""
+    """Run ``moss screenshots``, ``moss bench ui`` or ``moss bench --model``; returns the exit code."""
     # Offscreen whatever the display: these commands run on build machines and over SSH.
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     os.environ.setdefault("MOSS_SECRET_STORE", "memory")
@@ -49,7 +50,13 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
         if args.command == "screenshots":
             return _screenshots(args)
         if args.command == "bench" and args.bench_command == "ui":
+            if args.bench_model:
+                raise UserError("`moss bench ui` uses a synthetic model. Leave out --model, or leave out `ui`.")
             return _bench_ui(args)
+        if args.command == "bench":
+            if not args.bench_model:
+                raise UserError("Say what to measure: `moss bench --model PATH` for a model, or `moss bench ui`.")
+            return _bench_model(args)
         raise AssertionError(f"unknown command {args.command!r}")
 
     try:
@@ -78,5 +85,22 @@ def _bench_ui(args: argparse.Namespace) -> int:
     from app.ui.bench_ui import format_table, run_ui_bench
 
     figures = run_ui_bench(messages=args.messages, tokens=args.tokens, tokens_per_second=args.tokens_per_second)
-    print(json.dumps(figures) if args.json else format_table(figures))
+    print(json.dumps(figures) if args.json or args.bench_json else format_table(figures))
+    return 0
+
+
+def _bench_model(args: argparse.Namespace) -> int:
+    from app.ui.bench_model import format_table, run_model_bench
+
+    def progress(text: str) -> None:
+        print(f"moss bench: {text}…", file=sys.stderr, flush=True)
+
+    figures = run_model_bench(
+        args.bench_model,
+        tokens=args.bench_tokens,
+        repeat=args.bench_repeat,
+        turns=args.bench_turns,
+        progress=None if args.bench_json else progress,
+    )
+    print(json.dumps(figures) if args.bench_json else format_table(figures))
     return 0
