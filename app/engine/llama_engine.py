@@ -45,6 +45,7 @@ from app.engine.hardware import Machine, probe_machine
 from app.engine.harmony_format import HarmonyChatFormat, find_harmony_tokens
 from app.engine.loading import LoadCancelled, LoadProgress, OutOfMemoryError, create_llama, load_params_for
 from app.engine.model_layout import model_layout
+from app.engine.plain_text import PlainTokenizer
 from app.engine.planner import plan
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class LlamaEngine:
         self._offload: ExpertOffload | None = None
         self._swa_window = 0
         self._part_tokens: dict[tuple[str, bool], list[int]] = {}  # see tokenize_prompt
+        self._plain: PlainTokenizer | None = None  # people's text, never markup tokens
 
     @property
     def info(self) -> ModelInfo | None:
@@ -164,6 +166,7 @@ class LlamaEngine:
             explanation = (*explanation, _overrides_text(n_threads, n_batch))
         log.info("loaded %s in %.2f s with %s", header.path, time.perf_counter() - started, params)
         self._llm, self._offload, self._header = llm, offload, header
+        self._plain = PlainTokenizer(llm)
         # With a short sliding-window cache, reusing a cached prefix needs a check (see _prefill).
         self._swa_window = 0 if params.swa_full else layout.sliding_window
         try:
@@ -194,6 +197,7 @@ class LlamaEngine:
         """Free the model and its context (no-op when none is loaded)."""
         llm, self._llm, self._format, self._info, self._header = self._llm, None, None, None, None
         self._part_tokens = {}  # tokens belong to the model's vocabulary
+        self._plain = None
         if llm is not None:
             llm.close()
             log.info("unloaded model")
@@ -223,8 +227,11 @@ class LlamaEngine:
         for part in parts:
             key = (part.text, part.special)
             ids = known.pop(key, None)
-            if ids is None:
-                ids = llm.tokenize(part.text.encode("utf-8"), add_bos=False, special=part.special)
+            if ids is None and part.special:
+                ids = llm.tokenize(part.text.encode("utf-8"), add_bos=False, special=True)
+            elif ids is None:
+                assert self._plain is not None
+                ids = self._plain(part.text)  # never markup, even where llama.cpp would match it
             known[key] = ids  # (re)inserted last: the oldest entries go first
             tokens += ids
         while len(known) > PART_CACHE_SIZE:
