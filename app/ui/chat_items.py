@@ -166,7 +166,6 @@ class ChatItem:
         self.details = ""  # the tooltip on that line
         self.sibling_index = 0
         self.sibling_count = 1
-        self.bound = False  # tied to a stored message (so it has actions)
         self.found = False  # the message a search led to, marked for a moment
         self.streaming = False  # a reply being written: only its last blocks are rendered again as it grows
         self.revision = 0
@@ -177,6 +176,11 @@ class ChatItem:
     def text(self) -> str:
         return self._text
 
+    @property
+    def bound(self) -> bool:
+        """Tied to a stored message, so it has actions (a new bubble is, once its message is stored)."""
+        return self.message_id is not None
+
     def bind(self, message: StoredMessage) -> None:
         """Tie the item to its stored message: alternatives ("2/3"), details and the actions on it."""
         self.message_id = message.id
@@ -184,7 +188,6 @@ class ChatItem:
         self.sibling_index = message.sibling_index
         self.sibling_count = message.sibling_count
         self.details = details_text(message)
-        self.bound = True
         self._changed()
 
     def set_text(self, text: str) -> None:

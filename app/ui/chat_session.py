@@ -226,7 +226,7 @@ class ChatSession(QObject):
 
     def regenerate_last(self) -> None:
         last = self._view.bubbles[-1] if self._view.bubbles else None
-        if last is not None and last.role == Role.ASSISTANT and last.message_id is not None and last.bound:
+        if last is not None and last.role == Role.ASSISTANT and last.message_id is not None:
             self.regenerate(last.message_id)
 
     def copy_last_reply(self) -> None:

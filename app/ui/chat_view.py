@@ -185,7 +185,7 @@ class ChatView(QListView):
         return item
 
     def bubble_for(self, message_id: int) -> ChatItem | None:
-        return next((b for b in self.model_.items if b.message_id == message_id and b.bound), None)
+        return next((b for b in self.model_.items if b.message_id == message_id), None)
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Edit, Regenerate, Delete and the version arrows wait while a reply is being written (Copy does not)."""

@@ -409,7 +409,7 @@ class MainWindow(QMainWindow):
     def _last_context_use(self) -> int:
         """What the last reply in the shown chat took of the context (prompt plus reply), from the history."""
         for item in reversed(self.chat_view.bubbles):
-            if item.role == Role.ASSISTANT and item.message_id is not None and item.bound:
+            if item.role == Role.ASSISTANT and item.message_id is not None:
                 stored = self._store.message(item.message_id)
                 if stored.prompt_tokens is not None:
                     return stored.prompt_tokens + (stored.completion_tokens or 0)

@@ -7,7 +7,6 @@ real SQLite history; the window is real and offscreen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,15 +36,8 @@ MARKDOWN = (
 
 
 @pytest.fixture
-def engine() -> ScriptedEngine:
-    return ScriptedEngine()
-
-
-@pytest.fixture
-def controller(engine: ScriptedEngine) -> Iterator[EngineController]:
-    controller = EngineController(engine=engine)
-    yield controller
-    controller.shutdown()
+def controller(scripted_controller: EngineController) -> EngineController:
+    return scripted_controller  # replies follow engine.script
 
 
 @pytest.fixture

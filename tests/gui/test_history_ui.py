@@ -8,7 +8,6 @@ real SQLite history in a temporary data folder.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,15 +33,8 @@ SETTINGS = Settings(context_length=2048, max_tokens=200)
 
 
 @pytest.fixture
-def engine() -> ScriptedEngine:
-    return ScriptedEngine()
-
-
-@pytest.fixture
-def controller(engine: ScriptedEngine) -> Iterator[EngineController]:
-    controller = EngineController(engine=engine)
-    yield controller
-    controller.shutdown()
+def controller(scripted_controller: EngineController) -> EngineController:
+    return scripted_controller  # replies follow engine.script
 
 
 def open_window(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +24,8 @@ REPLY = (
 
 
 @pytest.fixture
-def engine() -> ScriptedEngine:
-    return ScriptedEngine()
-
-
-@pytest.fixture
-def controller(engine: ScriptedEngine) -> Iterator[EngineController]:
-    controller = EngineController(engine=engine)
-    yield controller
-    controller.shutdown()
+def controller(scripted_controller: EngineController) -> EngineController:
+    return scripted_controller  # replies follow engine.script
 
 
 def open_window(
