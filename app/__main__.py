@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_self_test(paths)
     if args.command in GUI_COMMANDS:  # they build the window offscreen: Qt is loaded only for them
-        from app.ui.commands import run as run_gui_command
+        from app.devtools.commands import run as run_gui_command
 
         return run_gui_command(args, paths)
     if args.command:

@@ -3,7 +3,7 @@
     .venv/bin/python bench/model_bench.py --model PATH [--runs 2] [--tokens 128] [--repeat 10] [--turns 10]
                                           [--json]
 
-Runs `moss bench --model PATH --json` (app/ui/bench_model.py) as a separate process each time and prints one
+Runs `moss bench --model PATH --json` (app/devtools/bench_model.py) as a separate process each time and prints one
 row per run and the medians, then the conversation replay of the last run. Targets (SmolLM2 on a CPU):
 engine >= 0.97 and gui >= 0.95 of the bare llama-cpp-python loop's tokens/s, start-up <= 1.5 s, idle memory
 <= 200 MB; from the second turn on, only the new text is evaluated.

@@ -3,7 +3,7 @@
     .venv/bin/python bench/ui_stall.py [--repeat 3] [--messages 500] [--tokens 1500] [--tokens-per-second 250]
                                        [--json]
 
-Runs `moss bench ui --json` (app/ui/bench_ui.py) as a separate process each time, so every run starts from
+Runs `moss bench ui --json` (app/devtools/bench_ui.py) as a separate process each time, so every run starts from
 a fresh process as the app does, and prints one row per run and the medians. Targets: p99 stall < 33 ms (no
 dropped frame at 30 fps), max stall < 100 ms.
 """

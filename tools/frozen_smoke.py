@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app import __version__  # noqa: E402
-from app.engine.harmony import HARMONY_MARKERS  # noqa: E402
+from app.engine.formats.harmony_render import HARMONY_MARKERS  # noqa: E402
 from app.hub.starter import STARTER_FILE, STARTER_PACKAGE  # noqa: E402
 
 EXE_NAME = "moss.exe" if sys.platform == "win32" else "moss"

@@ -1,4 +1,4 @@
-"""Moved to `moss screenshots DIR` (app/ui/screenshots.py); kept so `python tools/screenshots.py [DIR]` works."""
+"""Moved to `moss screenshots DIR` (app/devtools/screenshots.py); kept so `python tools/screenshots.py [DIR]` works."""
 
 import sys
 from pathlib import Path

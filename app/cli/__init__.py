@@ -20,7 +20,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     chat.add_commands(subparsers)
     models.add_commands(subparsers)
     history.add_commands(subparsers)
-    gui_commands.add_commands(subparsers)  # run by app.ui.commands (see app.__main__), not by run() below
+    gui_commands.add_commands(subparsers)  # run by app.devtools.commands (see app.__main__), not by run() below
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int:

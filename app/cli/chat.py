@@ -15,8 +15,8 @@ from types import FrameType
 
 from app.core.errors import UserError
 from app.core.types import FinishReason, GenerationParams, Message, ReasoningEffort, Role
-from app.engine.chat_format import Delta
-from app.engine.formats import select_chat_format
+from app.engine.formats.base import Delta
+from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import parse_size, probe_machine, simulated_machine
 from app.engine.llama_engine import LlamaEngine

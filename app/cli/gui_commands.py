@@ -1,5 +1,5 @@
 """The command-line definitions of the sub-commands that need the window: ``moss screenshots``,
-``moss bench ui`` and ``moss bench --model PATH``. No Qt here: ``app.ui.commands`` runs them, imported only
+``moss bench ui`` and ``moss bench --model PATH``. No Qt here: ``app.devtools.commands`` runs them, imported only
 when one of them is asked for, so that the headless commands start without loading Qt."""
 
 from __future__ import annotations

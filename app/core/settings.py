@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.types import GenerationParams, ReasoningEffort
+from app.core.types import GenerationParams, LoadOptions, LoadParams, ReasoningEffort
 
 _GEN = GenerationParams()  # the sampling defaults when a person chooses their own
 
@@ -142,3 +142,21 @@ def generation_params(settings: Settings, model_default: GenerationParams, effor
             repeat_penalty=settings.repeat_penalty,
         )
     return dataclasses.replace(params, max_tokens=settings.max_tokens, reasoning_effort=effort)
+
+
+def load_options(settings: Settings) -> LoadOptions:
+    """How to load a model with these settings, for the window and ``moss chat`` alike: the person's manual load
+    settings when they turned them on, else the planner's choice up to the context length they want; their CPU
+    threads and prompt batch (0: automatic) override either."""
+    threads, batch = settings.n_threads or None, settings.n_batch or None
+    if not settings.manual_load:
+        return LoadOptions(wanted_ctx=settings.context_length or None, n_threads=threads, n_batch=batch)
+    params = LoadParams(
+        n_ctx=settings.context_length or LoadParams().n_ctx,
+        n_gpu_layers=settings.gpu_layers,
+        n_cpu_moe=settings.cpu_moe,
+        type_k=settings.kv_type,
+        type_v=settings.kv_type,
+        flash_attn=settings.flash_attn or settings.kv_type != "f16",  # a quantized V cache needs flash attention
+    )
+    return LoadOptions(params, n_threads=threads, n_batch=batch)

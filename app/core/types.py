@@ -88,6 +88,18 @@ class LoadParams:
 
 
 @dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """What a person asked of a load: explicit ``params``, or None to let the offload planner size the load to
+    the machine (up to ``wanted_ctx`` tokens of context when given); ``n_threads`` and ``n_batch`` override
+    either (None: the plan's or ``params``' own). Built from the settings by ``app.core.settings.load_options``."""
+
+    params: LoadParams | None = None
+    wanted_ctx: int | None = None
+    n_threads: int | None = None
+    n_batch: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ModelInfo:
     """What the engine knows about a loaded model."""
 

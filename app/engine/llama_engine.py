@@ -35,14 +35,14 @@ from app.core.types import (
     ReasoningEffort,
 )
 from app.engine import backend
-from app.engine.chat_format import ChatFormat, Delta, PromptPart
+from app.engine.formats.base import ChatFormat, Delta, PromptPart
 from app.engine.context_fit import common_prefix, fit_to_context, reply_reserve
 from app.engine.decoding import TokenDecoder
 from app.engine.expert_offload import ExpertOffload
-from app.engine.formats import select_chat_format
+from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from app.engine.hardware import Machine, probe_machine
-from app.engine.harmony_format import HarmonyChatFormat, find_harmony_tokens
+from app.engine.formats.harmony import HarmonyChatFormat, find_harmony_tokens
 from app.engine.loading import LoadCancelled, LoadProgress, OutOfMemoryError, create_llama, load_params_for
 from app.engine.model_layout import model_layout
 from app.engine.plain_text import PlainTokenizer

@@ -2,7 +2,7 @@
 
 A fresh install has no model, maybe no network, and no cached header to plan with. The two gpt-oss models
 are fixed, published architectures, so their layouts are built in: the same figures the offload planner would
-read from ggml-org's MXFP4 GGUF headers (per-tensor types and shapes as in ``tests/helpers/replicas.py``;
+read from ggml-org's MXFP4 GGUF headers (per-tensor types and shapes as in ``app/devtools/replicas.py``;
 ``tests/hub/test_recommend.py`` checks them against replicas of those headers). The planner then runs on them
 exactly as it would on the downloaded file.
 """

@@ -21,8 +21,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.core.errors import UserError
-from app.core.types import GenerationParams, GenerationResult, LoadParams, Message, ModelInfo
-from app.engine.chat_format import Delta
+from app.core.types import GenerationParams, GenerationResult, LoadOptions, Message, ModelInfo
+from app.engine.formats.base import Delta
 from app.engine.llama_engine import LlamaEngine
 from app.engine.loading import LoadCancelled
 
@@ -44,13 +44,9 @@ class ReplyRequest:
 
 @dataclass(frozen=True)
 class LoadRequest:
-    """Explicit ``params``, or None to let the offload planner choose (up to ``wanted_ctx`` if given);
-    ``n_threads`` / ``n_batch`` override either. Setting ``cancel`` abandons the load."""
+    """A load of what ``options`` say (see LoadOptions); setting ``cancel`` abandons it."""
 
-    params: LoadParams | None = None
-    wanted_ctx: int | None = None
-    n_threads: int | None = None
-    n_batch: int | None = None
+    options: LoadOptions = LoadOptions()
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
 
@@ -122,12 +118,13 @@ class EngineWorker(QObject):
                 self.load_progress.emit(path, percent)
 
         try:
+            options = request.options
             info = self._engine.load(
                 path,
-                request.params,
-                wanted_ctx=request.wanted_ctx,
-                n_threads=request.n_threads,
-                n_batch=request.n_batch,
+                options.params,
+                wanted_ctx=options.wanted_ctx,
+                n_threads=options.n_threads,
+                n_batch=options.n_batch,
                 cancel=request.cancel,
                 on_progress=on_progress,
             )
@@ -257,23 +254,14 @@ class EngineController(QObject):
 
     # -- requests (GUI thread) ----------------------------------------------------------------------------
 
-    def load_model(
-        self,
-        path: str,
-        params: LoadParams | None = None,
-        *,
-        wanted_ctx: int | None = None,
-        n_threads: int | None = None,
-        n_batch: int | None = None,
-    ) -> None:
-        """Start loading ``path`` on the model thread (the current model is freed there first).
-
-        Without ``params`` the offload planner sizes the load to this machine; ``n_threads`` and ``n_batch``
-        override its (or ``params``') values. A load still under way is cancelled: the last one asked for wins."""
+    def load_model(self, path: str, options: LoadOptions = LoadOptions()) -> None:
+        """Start loading ``path`` as ``options`` say (by default the offload planner sizes the load to this
+        machine) on the model thread, where the current model is freed first. A load still under way is
+        cancelled: the last one asked for wins."""
         path = str(Path(path))  # as the engine will report it (ModelInfo.path)
         self.stop()
         self._cancel_load()
-        request = LoadRequest(params, wanted_ctx, n_threads, n_batch)
+        request = LoadRequest(options)
         self._load = request
         self._loading = path
         self._load_percent = 0

@@ -31,7 +31,7 @@ from app.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
-# A hidden switch for `moss bench --model` (app.ui.bench_model), which starts `moss` as a child process with it set:
+# A hidden switch for `moss bench --model` (app.devtools.bench_model), which starts `moss` as a child process with it set:
 # the app then loads no model, prints one JSON line on stdout once its window is first painted
 # ({"shown_at": time.time() at that moment, "rss_mb": its resident memory}) and quits. The parent knows when it
 # started the process, so start-up is measured from outside, Python's own start included.

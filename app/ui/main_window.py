@@ -22,10 +22,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.settings import Settings
+from app.core.settings import Settings, load_options
 from app.core.types import (
     GenerationResult,
-    LoadParams,
     ModelInfo,
     ReasoningEffort,
     Role,
@@ -37,14 +36,14 @@ from app.qt.models_controller import ModelsController
 from app.qt.task_runner import TaskRunner
 from app.storage.history import HistoryStore
 from app.ui.banner import Banner
-from app.ui.chat_area import ChatArea
-from app.ui.chat_session import ChatSession
-from app.ui.chat_view import ChatView
-from app.ui.composer_bar import ComposerBar
-from app.ui.first_run import FirstRunPanel
-from app.ui.history_panel import HistoryPanel
-from app.ui.model_picker import model_label
-from app.ui.settings_window import SettingsWindow
+from app.ui.chat.area import ChatArea
+from app.ui.chat.session import ChatSession
+from app.ui.chat.view import ChatView
+from app.ui.chat.composer_bar import ComposerBar
+from app.ui.first_run.panel import FirstRunPanel
+from app.ui.chat.history import HistoryPanel
+from app.ui.models.picker import model_label
+from app.ui.settings.window import SettingsWindow
 from app.ui.sidebar import Sidebar
 
 log = logging.getLogger(__name__)
@@ -236,21 +235,7 @@ class MainWindow(QMainWindow):
 
     def load_model(self, path: str) -> None:
         self.error_banner.hide()
-        s = self._settings
-        threads, batch = s.n_threads or None, s.n_batch or None  # 0: the plan's choice
-        if s.manual_load:
-            params = LoadParams(
-                n_ctx=s.context_length or LoadParams().n_ctx,
-                n_gpu_layers=s.gpu_layers,
-                n_cpu_moe=s.cpu_moe,
-                type_k=s.kv_type,
-                type_v=s.kv_type,
-                flash_attn=s.flash_attn or s.kv_type != "f16",  # a quantized V cache needs flash attention
-            )
-            self._controller.load_model(path, params, n_threads=threads, n_batch=batch)
-        else:
-            wanted = s.context_length or None
-            self._controller.load_model(path, wanted_ctx=wanted, n_threads=threads, n_batch=batch)
+        self._controller.load_model(path, load_options(self._settings))
 
     def open_run_settings(self) -> SettingsWindow:
         """Open the settings window at Inference ("Apply and reload" there reloads the model); returns it."""
@@ -443,7 +428,7 @@ class MainWindow(QMainWindow):
             hint = "Pick a model below, or open a .gguf file (Ctrl+O), to start chatting."
         self.chat_view.set_empty_hint(hint)
 
-    # -- chatting (app.ui.chat_session does the work) ---------------------------------------------------
+    # -- chatting (app.ui.chat.session does the work) ---------------------------------------------------
 
     def confirm(self, title: str, text: str, accept: str) -> bool:
         """Ask a yes/no question (tests replace this)."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app import __version__
-from app.engine.harmony import HARMONY_MARKERS
+from app.engine.formats.harmony_render import HARMONY_MARKERS
 from tests.helpers import bad_models
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
+from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.core.types import FinishReason, GenerationParams, LoadParams, Message, ReasoningEffort, Role
-from app.engine.chat_format import Delta
-from app.engine.harmony import HARMONY_MARKERS
+from app.engine.formats.base import Delta
+from app.engine.formats.harmony_render import HARMONY_MARKERS
 from app.engine.llama_engine import LlamaEngine
 from tests.helpers.scripted import ScriptedLogits
 

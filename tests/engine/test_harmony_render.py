@@ -18,8 +18,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.core.types import Message, ReasoningEffort, Role
-from app.engine.chat_format import PromptPart
-from app.engine.harmony import (
+from app.engine.formats.base import PromptPart
+from app.engine.formats.harmony_render import (
     DEFAULT_IDENTITY,
     HARMONY_MARKERS,
     KNOWLEDGE_CUTOFF,

@@ -9,7 +9,7 @@ import pytest
 
 from app.core.errors import ModelFileError, UserError
 from app.core.types import FinishReason, GenerationParams, LoadParams, Message, Role
-from app.engine.chat_format import Delta
+from app.engine.formats.base import Delta
 from app.engine.llama_engine import LlamaEngine
 from tests.conftest import TEST_LOAD
 from tests.helpers import bad_models

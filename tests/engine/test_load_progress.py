@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.types import GenerationParams, LoadParams, Message, Role
+from app.core.types import GenerationParams, LoadOptions, LoadParams, Message, Role
 from app.engine.llama_engine import LlamaEngine
 from app.engine.loading import LoadCancelled
 from app.qt.engine_worker import EngineController, ProgressThrottle
@@ -180,7 +180,7 @@ def test_progress_signal_arrives_on_the_gui_thread(
         )
     )
     with qtbot.waitSignal(controller.model_loaded, timeout=30_000):
-        controller.load_model(str(tiny_gpt_oss), TEST_LOAD)
+        controller.load_model(str(tiny_gpt_oss), LoadOptions(TEST_LOAD))
         assert controller.load_percent == 0
     percents = [percent for _, percent, _, _ in seen]
     assert percents[0] == 0 and percents[-1] == 100
@@ -197,7 +197,7 @@ def test_overrides_reach_llama_cpp_through_the_controller(
     from app.engine import backend
 
     with qtbot.waitSignal(controller.model_loaded, timeout=30_000) as loaded:
-        controller.load_model(str(tiny_gpt_oss), wanted_ctx=2048, n_threads=1, n_batch=96)
+        controller.load_model(str(tiny_gpt_oss), LoadOptions(wanted_ctx=2048, n_threads=1, n_batch=96))
     info = loaded.args[0]
     assert (info.load_params.n_threads, info.load_params.n_batch) == (1, 96)
     assert info.plan[-1] == "As you set it: 1 CPU thread and prompt batches of 96 tokens."
@@ -216,13 +216,13 @@ def test_a_newer_load_cancels_the_one_under_way(
     progress_paths: list[str] = []
     controller.model_loaded.connect(lambda info: loaded.append(info.path))
     controller.model_load_failed.connect(lambda path, message: failed.append((path, message)))
-    controller.load_model(str(smollm2), TEST_LOAD)
+    controller.load_model(str(smollm2), LoadOptions(TEST_LOAD))
     assert gated.holding.wait(30), "the first load reached its weights"
     # The first load's own signals are still queued (this thread has not run its event loop since): they
     # arrive after the second request and must be told apart from its progress.
     controller.load_progress.connect(lambda path, _percent: progress_paths.append(path))
     with qtbot.waitSignal(controller.model_loaded, timeout=30_000):
-        controller.load_model(str(tiny_gpt_oss), TEST_LOAD)
+        controller.load_model(str(tiny_gpt_oss), LoadOptions(TEST_LOAD))
         assert controller.load_percent == 0
     assert gated.outcomes == [(str(smollm2), "cancelled"), (str(tiny_gpt_oss), "loaded")]
     assert loaded == [str(tiny_gpt_oss)]
@@ -238,7 +238,7 @@ def test_load_switch_and_switch_back(
     gated.holding.set()  # no pause in this test
     for path in (smollm2, tiny_gpt_oss, smollm2):
         with qtbot.waitSignal(controller.model_loaded, timeout=30_000) as loaded:
-            controller.load_model(str(path), TEST_LOAD)
+            controller.load_model(str(path), LoadOptions(TEST_LOAD))
         assert loaded.args[0].path == str(path)
     assert [path for path, _ in gated.outcomes] == [str(smollm2), str(tiny_gpt_oss), str(smollm2)]
     with qtbot.waitSignal(controller.reply_finished, timeout=30_000) as finished:
@@ -252,10 +252,10 @@ def test_rapid_requests_end_with_the_last_model(
     gated.holding.set()
     loaded: list[str] = []
     controller.model_loaded.connect(lambda info: loaded.append(info.path))
-    controller.load_model(str(smollm2), TEST_LOAD)
-    controller.load_model(str(tiny_gpt_oss), TEST_LOAD)
+    controller.load_model(str(smollm2), LoadOptions(TEST_LOAD))
+    controller.load_model(str(tiny_gpt_oss), LoadOptions(TEST_LOAD))
     with qtbot.waitSignal(controller.model_loaded, timeout=30_000):
-        controller.load_model(str(smollm2), TEST_LOAD)
+        controller.load_model(str(smollm2), LoadOptions(TEST_LOAD))
     # The worker's signals arrive in order: anything from the replaced loads came before this.
     assert loaded == [str(smollm2)], "only the last request is reported"
     assert gated.outcomes[-1] == (str(smollm2), "loaded")
@@ -268,7 +268,7 @@ def test_unloading_during_a_load_cancels_it(
 ) -> None:
     failed: list[str] = []
     controller.model_load_failed.connect(lambda path, _message: failed.append(path))
-    controller.load_model(str(smollm2), TEST_LOAD)
+    controller.load_model(str(smollm2), LoadOptions(TEST_LOAD))
     assert gated.holding.wait(30)
     with qtbot.waitSignal(controller.model_unloaded, timeout=30_000):
         controller.unload_model()

@@ -19,7 +19,7 @@ from app.engine.llama_engine import LlamaEngine
 from app.engine.loading import OutOfMemoryError
 from app.engine.model_layout import model_layout
 from app.engine.planner import compute_buffer, kv_bytes, plan
-from tests.helpers.replicas import write_gpt_oss_replica
+from app.devtools.replicas import write_gpt_oss_replica
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ import pytest
 
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from tests.helpers import replicas
-from tests.helpers.replicas import ReplicaSize, write_gpt_oss_replica
+from app.devtools.replicas import ReplicaSize, write_gpt_oss_replica
 
 GIB = 2**30
 SIZES: tuple[ReplicaSize, ...] = ("20b", "120b")

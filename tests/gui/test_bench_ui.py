@@ -17,11 +17,11 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from app.core.types import FinishReason, GenerationParams, Message, Role
-from app.engine.chat_format import Delta
+from app.engine.formats.base import Delta
 from app.engine.loading import LoadCancelled
-from app.engine.synthetic import SyntheticEngine, SyntheticReply, markdown_reply, split_tokens
+from app.devtools.synthetic import SyntheticEngine, SyntheticReply, markdown_reply, split_tokens
 from app.qt.engine_worker import EngineController
-from app.ui.bench_ui import format_table, percentile
+from app.devtools.bench_ui import format_table, percentile
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY = SyntheticReply("## Answer\n\nUse `pathlib`:\n\n```python\nprint(Path.home())\n```\n", "The user asks. Answer.")

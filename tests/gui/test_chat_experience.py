@@ -17,12 +17,12 @@ from pytestqt.qtbot import QtBot
 
 from app.core.settings import Settings
 from app.core.types import Role
-from app.engine.synthetic import SyntheticEngine, SyntheticReply
+from app.devtools.synthetic import SyntheticEngine, SyntheticReply
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 from app.qt.engine_worker import EngineController
 from app.ui.app import FileOpenHandler, build_main_window
-from app.ui.chat_items import ChatItem
+from app.ui.chat.items import ChatItem
 from app.ui.main_window import MainWindow
 from tests.helpers.scripted import ScriptedEngine, answer
 

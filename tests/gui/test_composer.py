@@ -11,7 +11,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QLineEdit, QVBoxLayout, QWidget
 from pytestqt.qtbot import QtBot
 
-from app.ui.composer import FILE_LIMIT, Composer
+from app.ui.chat.composer import FILE_LIMIT, Composer
 
 pytestmark = pytest.mark.gui
 

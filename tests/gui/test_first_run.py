@@ -22,9 +22,9 @@ from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
 from app.qt.models_controller import ModelsController
-from app.ui.first_run import FirstRunPanel
+from app.ui.first_run.panel import FirstRunPanel
 from app.ui.theme import apply_theme, colours
-from tests.helpers.fake_hub import FakeRepo, serve_fake_hub
+from app.devtools.fake_hub import FakeRepo, serve_fake_hub
 
 RTX_16GB = Machine("NVIDIA GeForce RTX 4070 Ti", 16 * GIB, 15 * GIB, 32 * GIB, 26 * GIB)
 LAPTOP_8GB_GPU = Machine("NVIDIA GeForce RTX 4060 Laptop GPU", 8 * GIB, int(7.5 * GIB), 16 * GIB, 11 * GIB)

@@ -22,8 +22,8 @@ from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.storage.history import HistoryStore
 from app.ui.app import build_main_window
-from app.ui.chat_items import ChatItem
-from app.ui.history_panel import EARLIER_STEP, WINDOW
+from app.ui.chat.items import ChatItem
+from app.ui.chat.history import EARLIER_STEP, WINDOW
 from app.ui.main_window import MainWindow
 from tests.helpers.chatgpt_export import trip_conversation, write_export
 from tests.helpers.scripted import ScriptedEngine, answer

@@ -20,7 +20,7 @@ from PySide6.QtGui import (
     QTextTable,
 )
 
-from app.ui.markdown import (
+from app.ui.chat.markdown import (
     COPY_SCHEME,
     CodeBlock,
     IncrementalRenderer,

@@ -19,9 +19,9 @@ from app.platform.secrets import MemorySecretStore
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
 from app.storage.history import HistoryStore
-from app.ui.models_pane import ModelsPane
-from app.ui.settings_window import SettingsWindow
-from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
+from app.ui.models.pane import ModelsPane
+from app.ui.settings.window import SettingsWindow
+from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 REPO = "ggml-org/tiny-gpt-oss-GGUF"

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
-from app.ui.screenshots import SCENES
+from app.devtools.screenshots import SCENES
 
 ROOT = Path(__file__).resolve().parents[2]
 # Scenes whose piece of the app may not exist yet: they may say "skip", never fail.

@@ -33,7 +33,7 @@ from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
 from app.qt.models_controller import ModelsController
 from app.storage.history import HistoryStore
-from app.ui.settings_window import SettingsWindow
+from app.ui.settings.window import SettingsWindow
 from app.ui.theme import colours
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 

@@ -37,7 +37,8 @@ import gguf
 import numpy as np
 import numpy.typing as npt
 
-TEMPLATE_PATH = pathlib.Path(__file__).with_name("gpt_oss_template.jinja")
+from app.devtools.replicas import TEMPLATE_PATH
+
 
 N_LAYER = 2
 N_EMBD = 64

@@ -8,7 +8,7 @@ from pathlib import Path
 from app.engine.hardware import simulated_machine
 from app.hub.catalog import CATALOG, CatalogCache, catalog_rows
 from app.hub.hub_client import HubClient
-from tests.helpers.fake_hub import FakeRepo, serve_fake_hub
+from app.devtools.fake_hub import FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 

@@ -1,4 +1,4 @@
-"""Downloads against a real loopback Hub (tests/helpers/fake_hub.py): verified, resumed, retried, refused.
+"""Downloads against a real loopback Hub (app/devtools/fake_hub.py): verified, resumed, retried, refused.
 
 Each test runs the real huggingface_hub client and Moss's own HTTP streaming against two real servers (the
 hub, and a CDN on another port that the hub redirects to)."""
@@ -28,7 +28,7 @@ from app.hub.download_queue import DownloadQueue, DownloadState, DownloadStatus
 from app.hub.hub_client import HubAccessError, HubClient, HubError, HubOfflineError
 from app.hub.library import ModelLibrary
 from app.hub.repo_files import RemoteModel, find_model
-from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
+from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 REPO = "ggml-org/tiny-gpt-oss-GGUF"

@@ -1,4 +1,4 @@
-"""The fake Hub (tests/helpers/fake_hub.py) against the real huggingface_hub client and plain HTTP."""
+"""The fake Hub (app/devtools/fake_hub.py) against the real huggingface_hub client and plain HTTP."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.hf_api import RepoFile, RepoFolder
 
-from tests.helpers.fake_hub import FakeHub, FakeRepo, serve_fake_hub
+from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 
 BLOB = bytes(range(256)) * 40  # 10 240 bytes
 SPLIT = b"part one of two" * 100
@@ -297,7 +297,7 @@ def test_the_hub_runs_in_a_subprocess_from_a_spec(tmp_path: Path) -> None:
         ]
     }  # fmt: skip
     (tmp_path / "spec.json").write_text(json.dumps(spec))
-    command = [sys.executable, "-m", "tests.helpers.fake_hub", "--spec", str(tmp_path / "spec.json")]
+    command = [sys.executable, "-m", "app.devtools.fake_hub", "--spec", str(tmp_path / "spec.json")]
     with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) as process:
         try:
             assert process.stdout is not None

@@ -1,0 +1,73 @@
+"""Chat formats: how a conversation becomes prompt text, and how generated tokens become reply text.
+
+A format is chosen per model (app.engine.formats.selection.select_chat_format): harmony for gpt-oss
+(app.engine.formats.harmony), else the Jinja chat template embedded in the GGUF (app.engine.formats.template).
+This module holds what they share: the pieces a prompt is made of, the deltas a reply streams as, and the
+protocols a format and its stream parser implement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.core.types import GenerationParams, Message, ReasoningEffort
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of reply text for one destination.
+
+    ``kind`` is ``content`` (the answer), ``reasoning`` (the model's visible thinking) or ``tool_call`` (a
+    whole tool-call attempt, emitted once when it ends, formatted for display: ``functions.name({...})``).
+    """
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPart:
+    """A piece of prompt text. ``special`` parts are format markup whose special-token text (``<|start|>``)
+    becomes special tokens; other parts are what people wrote, tokenized as plain text so that a message
+    containing ``<|end|>`` cannot forge the conversation's structure."""
+
+    text: str
+    special: bool
+
+
+class StreamParser(Protocol):
+    """Turns generated tokens (id and decoded text) into reply deltas, one token at a time."""
+
+    def feed(self, token: int, text: str) -> list[Delta]: ...
+
+    def finish(self) -> list[Delta]: ...
+
+
+class ChatFormat(Protocol):
+    name: str
+    supports_reasoning_effort: bool
+    default_params: GenerationParams  # the sampling the model's makers recommend
+
+    def render_parts(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> list[PromptPart]:
+        """The prompt for ``messages``, ending where the assistant's reply begins, as markup and text parts."""
+        ...
+
+    def render(
+        self,
+        messages: Sequence[Message],
+        *,
+        today: dt.date | None = None,
+        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+    ) -> str:
+        """The prompt text, exactly as the model is fed it."""
+        ...
+
+    def new_parser(self) -> StreamParser: ...

@@ -1,0 +1,1 @@
+"""The welcome shown when there is nothing to chat with: this computer, the model that fits, its download."""

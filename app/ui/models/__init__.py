@@ -1,0 +1,1 @@
+"""Models in the window: the Models pane, its tables, downloads, details and the model picker."""

@@ -1,0 +1,1 @@
+"""The settings window and its panes (Models, Inference, Chat, Appearance, Privacy, About)."""

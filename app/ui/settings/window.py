@@ -1,0 +1,182 @@
+"""The settings window: one window, sections on the left (Models, Inference, Chat, Appearance, Privacy, About).
+
+The window holds the settings as last saved; each section reports the fields it changed and the window emits
+the whole new Settings (``settings_changed``), which the main window persists and applies. Loading choices wait
+for "Apply and reload" (``reload_requested`` follows ``settings_changed``); the rest applies at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QHideEvent
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QStackedWidget,
+    QWidget,
+)
+
+from app.core.settings import Settings
+from app.core.types import ModelInfo
+from app.platform.paths import AppPaths
+from app.qt.models_controller import ModelsController
+from app.qt.task_runner import TaskRunner
+from app.storage.history import HistoryStore
+from app.ui.models.pane import ModelsPane
+from app.ui.settings.about import AboutPane
+from app.ui.settings.appearance import AppearancePane
+from app.ui.settings.chat import ChatPane
+from app.ui.settings.common import Card, SettingsPage, hint
+from app.ui.settings.inference import InferencePane
+from app.ui.settings.privacy import PrivacyPane
+
+
+def _models_elsewhere() -> SettingsPage:
+    """The Models section where no model manager was given (tests, the screenshot tool)."""
+    page = SettingsPage("Models", "")
+    card = page.add_card(Card())
+    card.add_wide(hint("Models are managed in Moss's own window: this one was opened without its model manager."))
+    page.finish()
+    return page
+
+
+class SettingsWindow(QDialog):
+    """Signals: settings_changed(Settings) after any change (the main window saves and applies it);
+    reload_requested() after "Apply and reload" (following its settings_changed); data_deleted() when
+    "Delete all data" has finished; history_erased() as soon as the history was erased in place, before the
+    settings are reset and files deleted."""
+
+    SECTIONS = ("Models", "Inference", "Chat", "Appearance", "Privacy", "About")
+    settings_changed = Signal(object)
+    reload_requested = Signal()
+    data_deleted = Signal()
+    history_erased = Signal()
+
+    def __init__(
+        self,
+        settings: Settings,
+        paths: AppPaths,
+        store: HistoryStore,
+        models: ModelsController | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setObjectName("settingsWindow")
+        self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
+        self.resize(980, 720)
+        self._settings = settings
+        self.tasks = TaskRunner(self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        self.sections = QListWidget()
+        self.sections.setObjectName("settingsSections")
+        self.sections.setAccessibleName("Settings sections")
+        self.sections.setFixedWidth(180)
+        for name in self.SECTIONS:
+            item = QListWidgetItem(name)
+            item.setSizeHint(QSize(150, 34))
+            self.sections.addItem(item)
+        self.stack = QStackedWidget()
+        self.stack.setObjectName("settingsStack")
+        self.models_pane = ModelsPane(models) if models is not None else None
+        models_dir = models.library.models_dir if models is not None else _models_dir(settings, paths)
+        self.inference_pane = InferencePane(settings)
+        self.chat_pane = ChatPane(settings)
+        self.appearance_pane = AppearancePane(settings)
+        self.privacy_pane = PrivacyPane(paths, store, models, self.tasks)
+        self.about_pane = AboutPane(paths, models_dir, self.tasks)
+        pages = (
+            self.models_pane or _models_elsewhere(),
+            self.inference_pane,
+            self.chat_pane,
+            self.appearance_pane,
+            self.privacy_pane,
+            self.about_pane,
+        )
+        for page in pages:
+            self.stack.addWidget(page)
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)  # Enter in a field must not press a button (Reset, Delete all data)
+        layout.addWidget(self.sections)
+        layout.addWidget(self.stack, 1)
+        self.sections.currentRowChanged.connect(self._on_section_changed)
+        self.sections.setCurrentRow(0)
+        self.inference_pane.changed.connect(self._on_pane_changed)
+        self.inference_pane.apply_requested.connect(self._on_apply_requested)
+        self.chat_pane.changed.connect(self._on_pane_changed)
+        self.appearance_pane.changed.connect(self._on_pane_changed)
+        self.privacy_pane.settings_reset.connect(self._on_settings_reset)
+        self.privacy_pane.erased.connect(self.data_deleted)
+        self.privacy_pane.history_erased.connect(self.history_erased)
+        if models is not None:
+            models.folder_moved.connect(self.about_pane.set_models_folder)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings as this window last emitted (or was given) them."""
+        return self._settings
+
+    # -- the main window's interface ----------------------------------------------------------------------
+
+    @Slot(object)
+    def set_model(self, info: ModelInfo | None) -> None:
+        """The Inference section follows the loaded model (None: none is loaded)."""
+        self.inference_pane.set_model(info)
+
+    @Slot()
+    def clear_model(self) -> None:
+        self.set_model(None)
+
+    def show_section(self, name: str) -> None:
+        self.sections.setCurrentRow(self.SECTIONS.index(name))
+
+    # -- changes ------------------------------------------------------------------------------------------
+
+    def _commit(self, changes: dict[str, Any]) -> Settings:
+        self._settings = dataclasses.replace(self._settings, **changes)
+        for pane in (self.chat_pane, self.appearance_pane):
+            pane.remember(self._settings)
+        self.inference_pane.remember(self._settings)
+        return self._settings
+
+    @Slot(object)
+    def _on_pane_changed(self, changes: dict[str, Any]) -> None:
+        before = self._settings
+        if self._commit(changes) != before:
+            self.settings_changed.emit(self._settings)
+
+    @Slot(object)
+    def _on_apply_requested(self, changes: dict[str, Any]) -> None:
+        self.settings_changed.emit(self._commit(changes))
+        self.inference_pane.show_settings(self._settings)
+        self.reload_requested.emit()
+
+    @Slot()
+    def _on_settings_reset(self) -> None:
+        """Delete all data: every preference back to its default (the models folder stays where it is)."""
+        self._settings = Settings(models_dir=self._settings.models_dir)
+        for pane in (self.inference_pane, self.chat_pane, self.appearance_pane):
+            pane.show_settings(self._settings)
+        self.appearance_pane.apply_look()
+        self.settings_changed.emit(self._settings)
+
+    def _on_section_changed(self, row: int) -> None:
+        self.chat_pane.flush()  # instructions typed just before switching are kept
+        self.stack.setCurrentIndex(row)
+
+    def hideEvent(self, event: QHideEvent) -> None:
+        self.chat_pane.flush()
+        super().hideEvent(event)
+
+
+def _models_dir(settings: Settings, paths: AppPaths) -> Path:
+    return Path(settings.models_dir).expanduser() if settings.models_dir else paths.models
