@@ -77,13 +77,14 @@ def _check_main_window(paths: AppPaths) -> str:
     # The window is built offscreen whatever the display: the self-test must run on headless machines.
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from app.core.settings import Settings
+    from app.engine.llama_engine import LlamaEngine
     from app.qt.engine_worker import EngineController
     from app.qt.logging_bridge import install_qt_log_bridge
     from app.ui.app import build_main_window, create_application
 
     install_qt_log_bridge()  # Qt's notices go to the log file, not between the check lines
     app = create_application()
-    controller = EngineController()
+    controller = EngineController(LlamaEngine())
     try:
         window = build_main_window(paths, Settings(), controller)
         window.show()

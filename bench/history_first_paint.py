@@ -3,7 +3,7 @@
     .venv/bin/python bench/history_first_paint.py [--db PATH] [--repeat 7] [--json]
 
 Builds the real main window offscreen over the generated history (no model loaded), then times, from the
-click to the chat view painted: reading the conversation's latest messages, building their bubbles, the
+click to the chat view painted: reading the conversation's latest messages, building their items, the
 layout, and one paint of the view. Alternates between the 5,000-message conversation and a short one, so
 each open really rebuilds the view. Run bench/history_scale.py first (it makes the database).
 """
@@ -24,9 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtWidgets import QApplication
 
-from app.core.settings import Settings
+from app.engine.llama_engine import LlamaEngine
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
+from app.qt.settings_controller import SettingsController
 from app.storage.history import HistoryStore
 from app.ui.app import create_application
 from app.ui.main_window import MainWindow
@@ -40,10 +41,8 @@ def measure(db: Path, repeat: int) -> dict[str, object]:
     info = json.loads(store.connection.execute("SELECT value FROM bench_meta WHERE key = 'info'").fetchone()[0])
     long_id = int(info["long_id"])
     short_id = next(c.id for c in store.list_conversations(limit=50) if c.id != long_id)
-    controller = EngineController()
-    window = MainWindow(
-        controller, store, Settings(), lambda _s: None, None, AppPaths.resolve(db.parent / "bench-data")
-    )
+    controller = EngineController(LlamaEngine())
+    window = MainWindow(controller, store, SettingsController(None), None, AppPaths.resolve(db.parent / "bench-data"))
     window.resize(1100, 720)
     window.show()
     QApplication.processEvents()
@@ -56,7 +55,7 @@ def measure(db: Path, repeat: int) -> dict[str, object]:
         QApplication.processEvents()  # layout and deferred deletes
         window.chat_view.viewport().repaint()  # the first paint, done now rather than when idle
         times.append((time.perf_counter() - start) * 1000)
-    bubbles = len(window.chat_view.bubbles)
+    items = len(window.chat_view.items)
     messages = store.path_length(long_id)
     window.close()
     controller.shutdown()
@@ -64,7 +63,7 @@ def measure(db: Path, repeat: int) -> dict[str, object]:
     app.processEvents()
     return {
         "conversation_messages": messages,
-        "bubbles_built": bubbles,
+        "items_built": items,
         "median_ms": round(statistics.median(times), 1),
         "max_ms": round(max(times), 1),
         "target_ms": TARGET_MS,
@@ -86,7 +85,7 @@ def main() -> int:
         verdict = "ok" if result["median_ms"] < TARGET_MS else "SLOW"  # type: ignore[operator]
         print(
             f"open a {result['conversation_messages']:,}-message conversation to first paint "
-            f"({result['bubbles_built']} bubbles): median {result['median_ms']} ms, max {result['max_ms']} ms "
+            f"({result['items_built']} items): median {result['median_ms']} ms, max {result['max_ms']} ms "
             f"(target < {TARGET_MS:.0f} ms: {verdict})"
         )
     return 0

@@ -17,7 +17,7 @@ os.environ.setdefault("LANG", "C.UTF-8")
 
 import pytest
 
-from app.core.types import LoadParams
+from app.core.types import LoadOptions, LoadParams
 from app.engine.llama_engine import LlamaEngine
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
@@ -45,7 +45,7 @@ def tiny_gpt_oss(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def smollm2_engine(smollm2: Path) -> Iterator[LlamaEngine]:
     engine = LlamaEngine()
-    engine.load(smollm2, TEST_LOAD)
+    engine.load(smollm2, LoadOptions(TEST_LOAD))
     yield engine
     engine.unload()
 

@@ -1,4 +1,8 @@
-"""``moss chat``, ``moss prompt`` and ``moss plan``: the engine from the command line, on the main thread."""
+"""``moss chat``, ``moss prompt`` and ``moss plan``: the engine from the command line, on the main thread.
+
+``moss chat`` answers as the app would: it reads the app's settings file and builds the load and the sampling
+with the same functions as the window (app.core.settings), so a model loads and samples as it does in the app;
+its flags override those settings for one run."""
 
 from __future__ import annotations
 
@@ -14,8 +18,9 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.errors import UserError
-from app.core.types import FinishReason, GenerationParams, Message, ReasoningEffort, Role
-from app.engine.formats.base import Delta
+from app.core.settings import Settings, generation_params, load_options
+from app.core.types import Delta, FinishReason, Message, ReasoningEffort, Role
+from app.engine.formats.base import prompt_text
 from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import parse_size, probe_machine, simulated_machine
@@ -27,30 +32,57 @@ from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 
 EXIT_INTERRUPTED = 130
-_DEFAULTS = GenerationParams()
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    chat = subparsers.add_parser("chat", help="get one reply from a model, streamed to stdout")
+    chat = subparsers.add_parser(
+        "chat",
+        help="get one reply from a model, streamed to stdout",
+        description="Get one reply from a model, streamed to stdout, loaded and sampled as the app's settings say "
+        "(the loading choices, CPU threads and batch size, sampling, reply length, reasoning effort and "
+        "instructions of Settings); the options below override them for this reply.",
+    )
     chat.add_argument("prompt", nargs="?", help="the user's message (optional if the conversation ends with one)")
     chat.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
     chat.add_argument(
         "--system", metavar="TEXT", help="system prompt (default: the app's, from its settings; '' for none)"
     )
     chat.add_argument("--conversation", metavar="FILE.json", help="earlier turns: a list of {role, content}")
-    chat.add_argument("--max-tokens", type=int, default=_DEFAULTS.max_tokens, metavar="N")
-    chat.add_argument("--temperature", type=float, metavar="T", help="default: what the model's makers recommend")
-    _add_reasoning_option(chat, "how hard gpt-oss thinks before answering")
+    chat.add_argument(
+        "--max-tokens",
+        type=int,
+        metavar="N",
+        help="the longest the reply may be, in tokens (default: the app's limit, 4096 unless changed)",
+    )
+    chat.add_argument(
+        "--temperature",
+        type=float,
+        metavar="T",
+        help="sampling temperature (default: the app's sampling; unless changed there, what the model's makers "
+        "recommend)",
+    )
+    _add_reasoning_option(
+        chat, "how hard gpt-oss thinks before answering (default: the app's, medium unless changed)", None
+    )
     chat.add_argument("--show-reasoning", action="store_true", help="stream the model's reasoning to stderr")
     chat.add_argument("--seed", type=int, metavar="S", help="sampling seed, for repeatable replies")
-    chat.add_argument("--context", type=int, metavar="N", help="context length (default: as long as fits, to 32k)")
-    chat.add_argument("--json", action="store_true", help="print one JSON object instead of streaming text")
+    chat.add_argument(
+        "--context",
+        type=int,
+        metavar="N",
+        help="context length (default: the app's; unless changed there, as long as fits, up to 32k)",
+    )
+    chat.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object instead of streaming text (with the sampling and load used)",
+    )
 
     prompt = subparsers.add_parser("prompt", help="print the exact prompt text the model would be fed")
     prompt.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
     prompt.add_argument("--conversation", required=True, metavar="FILE.json", help="a list of {role, content}")
     prompt.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD", help="the date the prompt states")
-    _add_reasoning_option(prompt, "the reasoning effort the prompt states (gpt-oss)")
+    _add_reasoning_option(prompt, "the reasoning effort the prompt states (gpt-oss)", ReasoningEffort.MEDIUM)
 
     plan = subparsers.add_parser("plan", help="how a model would run on this (or a described) machine")
     plan.add_argument(
@@ -63,13 +95,13 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     plan.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def _add_reasoning_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+def _add_reasoning_option(parser: argparse.ArgumentParser, help_text: str, default: ReasoningEffort | None) -> None:
     parser.add_argument(
         "--reasoning",
         type=ReasoningEffort,
         choices=list(ReasoningEffort),
         metavar="low|medium|high",
-        default=ReasoningEffort.MEDIUM,
+        default=default,
         help=help_text,
     )
 
@@ -77,7 +109,7 @@ def _add_reasoning_option(parser: argparse.ArgumentParser, help_text: str) -> No
 def run(args: argparse.Namespace, paths: AppPaths) -> int | None:
     """Run ``args.command`` if it is one of this module's; None if it is not."""
     if args.command == "chat":
-        return _chat(args, load_settings(paths.settings_file).system_prompt)
+        return _chat(args, load_settings(paths.settings_file))
     if args.command == "prompt":
         return _prompt(args)
     if args.command == "plan":
@@ -163,22 +195,28 @@ def _conversation(args: argparse.Namespace, default_system: str) -> list[Message
 def _prompt(args: argparse.Namespace) -> int:
     messages = load_conversation(args.conversation)
     chat_format = select_chat_format(read_gguf_header(args.model))
-    sys.stdout.write(chat_format.render(messages, today=args.date, reasoning_effort=args.reasoning))
+    sys.stdout.write(prompt_text(chat_format.render_parts(messages, today=args.date, reasoning_effort=args.reasoning)))
     sys.stdout.flush()
     return 0
 
 
-def _chat(args: argparse.Namespace, default_system: str) -> int:
-    messages = _conversation(args, default_system)
-    if args.max_tokens < 1:
+def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The app's settings with what ``moss chat``'s flags say instead (those given)."""
+    if args.max_tokens is not None and args.max_tokens < 1:
         raise UserError("--max-tokens must be at least 1.")
+    effort = args.reasoning.value if args.reasoning is not None else None
+    flags = {"context_length": args.context, "max_tokens": args.max_tokens, "reasoning_effort": effort}
+    return dataclasses.replace(settings, **{name: value for name, value in flags.items() if value is not None})
+
+
+def _chat(args: argparse.Namespace, app_settings: Settings) -> int:
+    settings = _with_flags(app_settings, args)
+    messages = _conversation(args, settings.system_prompt)
     engine = LlamaEngine()
-    info = engine.load(args.model, wanted_ctx=args.context)
+    info = engine.load(args.model, load_options(settings))
     params = dataclasses.replace(
-        info.default_params,  # the sampling the model's makers recommend, unless told otherwise
-        max_tokens=args.max_tokens,
+        generation_params(settings, info.default_params, settings.effort),
         seed=args.seed,
-        reasoning_effort=args.reasoning,
         **({"temperature": args.temperature} if args.temperature is not None else {}),
     )
     cancel = threading.Event()
@@ -203,7 +241,8 @@ def _chat(args: argparse.Namespace, default_system: str) -> int:
         signal.signal(signal.SIGINT, previous)
         engine.unload()
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        used = {"params": dataclasses.asdict(params), "load_params": dataclasses.asdict(info.load_params)}
+        print(json.dumps({**result.to_json(), **used}, ensure_ascii=False))
     else:
         sys.stdout.write("\n")
     return EXIT_INTERRUPTED if result.finish_reason == FinishReason.CANCELLED else 0

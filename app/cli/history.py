@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from app.cli.common import command_group, print_json
 from app.core.errors import UserError
 from app.core.history import ConversationInfo, MessageStatus, SearchHit, StoredMessage
 from app.core.types import FinishReason, Role
@@ -29,14 +29,9 @@ _BOLD, _NORMAL = "\x1b[1m", "\x1b[22m"
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    history = subparsers.add_parser("history", help="list, read, search, export and import conversations")
-    sub = history.add_subparsers(dest="history_command", required=True, metavar="COMMAND")
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text)
-        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-        return parser
-
+    command = command_group(
+        subparsers, "history", "list, read, search, export and import conversations", dest="history_command"
+    )
     listing = command("list", "the conversations, pinned first, then the most recent")
     listing.add_argument("--limit", type=_positive, default=50, metavar="N", help="show at most N (default 50)")
     listing.add_argument("--all", action="store_true", help="show every conversation")
@@ -85,10 +80,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=1))
-
-
 def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
 
@@ -124,12 +115,8 @@ def message_json(m: StoredMessage) -> dict[str, Any]:
         "reasoning": m.reasoning,
         "model": m.model,
         "status": m.status.value,
-        "finish_reason": m.finish_reason,
         "created_at": m.created_at,
-        "prompt_tokens": m.prompt_tokens,
-        "completion_tokens": m.completion_tokens,
-        "tokens_per_second": m.tokens_per_second,
-        "time_to_first_token_s": m.ttft_s,
+        **m.facts.to_json(),
         "sibling_index": m.sibling_index,
         "sibling_count": m.sibling_count,
     }
@@ -138,7 +125,7 @@ def message_json(m: StoredMessage) -> dict[str, Any]:
 def _list(args: argparse.Namespace, store: HistoryStore) -> int:
     conversations = store.list_conversations(limit=None if args.all else args.limit)
     if args.json:
-        _print_json([conversation_json(c) for c in conversations])
+        print_json([conversation_json(c) for c in conversations])
         return 0
     if not conversations:
         print("No conversations yet.")
@@ -162,7 +149,7 @@ def _show(args: argparse.Namespace, store: HistoryStore) -> int:
             "reasoning_effort": info.reasoning_effort.value,
             "sampling": info.sampling,
         }
-        _print_json({"conversation": head, "messages": [message_json(m) for m in path]})
+        print_json({"conversation": head, "messages": [message_json(m) for m in path]})
         return 0
     facts = [f"Started {_when(info.created_at)}"] + ([info.model] if info.model else [])
     print(("★ " if info.pinned else "") + _one_line(info.title))
@@ -186,7 +173,7 @@ def _marks(message: StoredMessage) -> str:
         marks.append("(interrupted)")
     elif message.status == MessageStatus.STREAMING:
         marks.append("(being written now)")
-    elif message.finish_reason == FinishReason.CANCELLED:
+    elif message.facts.finish_reason == FinishReason.CANCELLED:
         marks.append("(stopped)")
     return "".join(" " + mark for mark in marks)
 
@@ -195,7 +182,7 @@ def _search(args: argparse.Namespace, store: HistoryStore) -> int:
     query = " ".join(args.query)
     hits = search(store.connection, query, limit=args.limit)
     if args.json:
-        _print_json([hit.to_json() for hit in hits])
+        print_json([hit.to_json() for hit in hits])
         return 0
     if not hits:
         print(f"Nothing in your history matches {query!r}.")
@@ -231,7 +218,7 @@ def _export(args: argparse.Namespace, store: HistoryStore) -> int:
     target = Path(args.output).expanduser().resolve()
     save_export(store, ids, args.format, target)  # whole or not at all: a temporary file renamed over it
     if args.json:
-        _print_json({"file": str(target), "conversations": len(ids), "format": args.format})
+        print_json({"file": str(target), "conversations": len(ids), "format": args.format})
     else:
         print(f"Exported {_plural(len(ids), 'conversation')} to {target}.")
     return 0
@@ -241,7 +228,7 @@ def _import(args: argparse.Namespace, store: HistoryStore) -> int:
     conversations = read_import_file(Path(args.file).expanduser())
     report = import_conversations(store, conversations)
     if args.json:
-        _print_json(report.to_json())
+        print_json(report.to_json())
         return 0
     added = f"Imported {_plural(len(report.added), 'conversation')} ({_plural(report.messages, 'message')})"
     if report.skipped:

@@ -7,7 +7,6 @@ the partial file, so running the same command again continues where it stopped (
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from types import FrameType
 from typing import Any
 
 from app.cli.chat import EXIT_INTERRUPTED
+from app.cli.common import command_group, print_json
 from app.core.errors import UserError
 from app.core.units import format_duration, format_size
 from app.engine.hardware import Machine, probe_machine
@@ -31,14 +31,7 @@ from app.platform.settings_store import load_settings
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    models = subparsers.add_parser("models", help="find, download and manage GGUF models")
-    sub = models.add_subparsers(dest="models_command", required=True, metavar="COMMAND")
-
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text)
-        parser.add_argument("--json", action="store_true", help="print JSON instead of text")
-        return parser
-
+    command = command_group(subparsers, "models", "find, download and manage GGUF models", dest="models_command")
     search = command("search", "search the Hugging Face Hub for GGUF repositories")
     search.add_argument("query", help="words in the repository's name, like gpt-oss")
     search.add_argument("--limit", type=int, default=20, metavar="N")
@@ -84,14 +77,10 @@ def _client() -> HubClient:
     return hub_client(open_secret_store())
 
 
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, ensure_ascii=False, indent=1))
-
-
 def _search(args: argparse.Namespace, _library: ModelLibrary) -> int:
     found = _client().search(args.query, limit=args.limit)
     if args.json:
-        _print_json([r.to_json() for r in found])
+        print_json([r.to_json() for r in found])
         return 0
     if not found:
         print(f"No GGUF repositories match {args.query!r}.")
@@ -104,7 +93,7 @@ def _search(args: argparse.Namespace, _library: ModelLibrary) -> int:
 def _files(args: argparse.Namespace, _library: ModelLibrary) -> int:
     listing = _client().listing(args.repo)
     if args.json:
-        _print_json(listing.to_json())
+        print_json(listing.to_json())
         return 0
     print(f"{listing.repo_id}  (licence: {listing.license or 'not stated'})")
     if not listing.models:
@@ -152,7 +141,7 @@ def _pull(args: argparse.Namespace, library: ModelLibrary) -> int:
     reporter.finish()
     installed = library.add_download(path, repo_id=model.repo_id, sha256=tuple(f.sha256 for f in model.files))
     if args.json:
-        _print_json({**installed.to_json(), "resumed_from_bytes": job.resumed_from})
+        print_json({**installed.to_json(), "resumed_from_bytes": job.resumed_from})
     else:
         resumed = f" (continued from {format_size(job.resumed_from)})" if job.resumed_from else ""
         print(f"Downloaded and verified {installed.id}{resumed}: {installed.path}")
@@ -205,7 +194,7 @@ def _list(args: argparse.Namespace, library: ModelLibrary) -> int:
     machine = probe_machine() if models else None
     items = [describe(m, machine) for m in models]
     if args.json:
-        _print_json(items)
+        print_json(items)
         return 0
     if not items:
         print("No models yet. Try `moss models pull ggml-org/gpt-oss-20b-GGUF` or `moss models scan`.")
@@ -221,7 +210,7 @@ def _info(args: argparse.Namespace, library: ModelLibrary) -> int:
     model = library.get(args.id)
     item = describe(model, probe_machine())
     if args.json:
-        _print_json(item)
+        print_json(item)
         return 0
     rows = [
         ("id", item["id"]),
@@ -250,7 +239,7 @@ def _import(args: argparse.Namespace, library: ModelLibrary) -> int:
     mode = ImportMode.COPY if args.copy else ImportMode.MOVE if args.move else ImportMode.IN_PLACE
     result = library.import_model(Path(args.path), mode)
     if args.json:
-        _print_json({**result.model.to_json(), "already_there": result.already_there})
+        print_json({**result.model.to_json(), "already_there": result.already_there})
     elif result.already_there:
         print(f"Already in the library as {result.model.id}: {result.model.path}")
     else:
@@ -275,7 +264,7 @@ def _rm(args: argparse.Namespace, library: ModelLibrary) -> int:
             return 0
     freed = library.remove(model.id, delete_file=args.delete_file)
     if args.json:
-        _print_json({"id": model.id, "freed_bytes": freed, "deleted": deletes})
+        print_json({"id": model.id, "freed_bytes": freed, "deleted": deletes})
     else:
         print(f"Removed {model.id}" + (f", freed {format_size(freed)}." if freed else "."))
     return 0
@@ -301,7 +290,7 @@ def _scan(args: argparse.Namespace, library: ModelLibrary) -> int:
                 item["problem"] = str(exc)
         items.append(item)
     if args.json:
-        _print_json(items)
+        print_json(items)
         return 0
     if not items:
         print("No GGUF models found in the Hugging Face cache, LM Studio, Jan or GPT4All folders.")

@@ -6,6 +6,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from app.core.errors import UserError
+
 
 def write_atomically(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``."""
@@ -20,3 +22,12 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_file(path: Path, text: str, failure: str) -> None:
+    """Write ``text`` as UTF-8 with :func:`write_atomically`; a failure (a full disk, no permission) is a UserError
+    that begins with ``failure`` ("Could not save settings to …") and says what to do."""
+    try:
+        write_atomically(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise UserError(f"{failure}: {exc.strerror or exc}. Check free disk space and permissions.") from exc

@@ -11,13 +11,54 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.types import Message, ReasoningEffort, Role
+from app.core.types import FinishReason, GenerationResult, Message, ReasoningEffort, Role
 
 
 class MessageStatus(enum.StrEnum):
     COMPLETE = "complete"
     STREAMING = "streaming"  # a reply being written; saved as it grows
     INTERRUPTED = "interrupted"  # Moss ended (crash, kill, power) before the reply finished
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyFacts:
+    """How a reply went, stored with it: what it cost, how it ended, what it left out or tried.
+
+    The details line under a reply is made from these, so a reply that has just finished and the same reply
+    reopened from the history read alike. A person's message has none (every field empty)."""
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    tokens_per_second: float | None = None
+    ttft_s: float | None = None  # time to the first token
+    finish_reason: FinishReason | None = None  # None: not finished (or an ending this Moss does not know)
+    dropped_messages: int = 0  # the oldest messages left out to fit the context
+    tool_calls: tuple[str, ...] = ()  # tool-call attempts, as shown (Moss offers no tools yet)
+
+    @classmethod
+    def of(cls, result: GenerationResult) -> ReplyFacts:
+        stats = result.stats
+        return cls(
+            prompt_tokens=stats.prompt_tokens,
+            completion_tokens=stats.completion_tokens,
+            tokens_per_second=stats.tokens_per_second,
+            ttft_s=stats.time_to_first_token_s,
+            finish_reason=result.finish_reason,
+            dropped_messages=result.dropped_messages,
+            tool_calls=result.tool_calls,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The facts under the names of the Moss JSON export and ``moss history show --json``."""
+        return {
+            "finish_reason": None if self.finish_reason is None else self.finish_reason.value,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "tokens_per_second": self.tokens_per_second,
+            "time_to_first_token_s": self.ttft_s,
+            "dropped_messages": self.dropped_messages,
+            "tool_calls": list(self.tool_calls),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,11 +72,7 @@ class StoredMessage:
     content: str
     reasoning: str | None = None
     model: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    tokens_per_second: float | None = None
-    ttft_s: float | None = None
-    finish_reason: str | None = None
+    facts: ReplyFacts = ReplyFacts()
     status: MessageStatus = MessageStatus.COMPLETE
     created_at: float = 0.0
     sibling_index: int = 0  # 0-based position among the messages sharing its parent, oldest first
@@ -106,11 +143,7 @@ class ImportedMessage:
     reasoning: str | None = None
     model: str = ""
     created_at: float | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    tokens_per_second: float | None = None
-    ttft_s: float | None = None
-    finish_reason: str | None = None
+    facts: ReplyFacts = ReplyFacts()
     status: MessageStatus = MessageStatus.COMPLETE
 
 

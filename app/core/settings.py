@@ -2,6 +2,9 @@
 
 Stored as JSON by app.platform.settings_store; unknown keys are dropped and wrongly typed (or out of range)
 values fall back to their default, so an old or hand-edited file can never stop the app from starting.
+``load_options`` and ``generation_params`` turn settings into what the engine is asked for: the window and
+``moss chat`` both call them, so the same settings file gives the same load and the same sampling in each.
+While the app runs, app.qt.settings_controller.SettingsController owns the live settings.
 """
 
 from __future__ import annotations
@@ -100,13 +103,21 @@ class Settings:
         recent = (path, *(p for p in self.recent_models if p != path))[:keep]
         return dataclasses.replace(self, last_model_path=path, recent_models=recent)
 
-    def with_preferences_of(self, edited: Settings) -> Settings:
-        """``edited``'s preferences with what the main window keeps for itself (the models last used, the models
-        folder, the window's place) taken from these settings: the settings window may hold an older copy."""
-        return dataclasses.replace(edited, **{name: getattr(self, name) for name in _KEPT_BY_MAIN_WINDOW})
+    def with_defaults(self) -> Settings:
+        """Every preference back to its default ("Delete all data"), the models used with them; where the models
+        folder is and where the window sits stay, as they describe this computer rather than the person."""
+        return Settings(**{name: getattr(self, name) for name in _KEPT_BY_RESET})
+
+    @property
+    def effort(self) -> ReasoningEffort:
+        """The reasoning effort new chats start with (and ``moss chat`` uses unless told)."""
+        try:
+            return ReasoningEffort(self.reasoning_effort)
+        except ValueError:  # only a file goes through from_dict's checks; a value set in code may not
+            return ReasoningEffort.MEDIUM
 
 
-_KEPT_BY_MAIN_WINDOW = ("last_model_path", "recent_models", "models_dir", "window_geometry", "window_state")
+_KEPT_BY_RESET = ("models_dir", "window_geometry", "window_state")
 _BAD = object()
 
 
@@ -129,8 +140,8 @@ def _checked(value: Any, default: Any, items: str) -> Any:
 
 
 def generation_params(settings: Settings, model_default: GenerationParams, effort: ReasoningEffort) -> GenerationParams:
-    """The sampling for one reply: the model's recommended values unless the person chose their own; the length
-    limit is always the person's."""
+    """The sampling for one reply, for the window and ``moss chat`` alike: the model's recommended values unless
+    the person chose their own; the length limit is always the person's, the effort the conversation's."""
     params = model_default
     if settings.sampling_custom:
         params = dataclasses.replace(

@@ -52,10 +52,23 @@ class ReasoningEffort(enum.StrEnum):
 
 
 class FinishReason(enum.StrEnum):
+    """Why a reply ended. ERROR is never an engine's answer: it is how a reply that failed part-way is stored
+    (what arrived before the failure is kept)."""
+
     STOP = "stop"  # the model ended its reply
     LENGTH = "length"  # max_tokens reached
     CONTEXT = "context"  # the context window is full
     CANCELLED = "cancelled"  # the user stopped it
+    ERROR = "error"  # generating failed after part of the reply had arrived
+
+    @classmethod
+    def read(cls, value: object) -> FinishReason | None:
+        """The member named by ``value`` as stored or exported; None for a missing or unknown one (a file from
+        another version, a hand-edited database), which is shown as no particular ending rather than an error."""
+        try:
+            return cls(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +124,28 @@ class ModelInfo:
     n_ctx_train: int
     size_bytes: int
     supports_reasoning_effort: bool = False
+    # Whether the engine can offer the model tools and return its calls to run (the tool loop): none can yet.
+    supports_tools: bool = False
     default_params: GenerationParams = GenerationParams()
     plan: tuple[str, ...] = ()  # how it was loaded, in words (the first line is the summary)
     load_params: LoadParams = LoadParams()  # what it was loaded with
+
+
+class DeltaKind(enum.StrEnum):
+    """Where a piece of a streamed reply goes."""
+
+    CONTENT = "content"  # the answer
+    REASONING = "reasoning"  # the model's visible thinking
+    TOOL_CALL = "tool_call"  # one whole tool call, sent once it is complete (see app.engine.protocol)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A piece of a reply as it streams, for one destination. A ``TOOL_CALL`` delta's text is the call formatted
+    for display (``functions.name({...})``)."""
+
+    kind: DeltaKind
+    text: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,14 +43,14 @@ from PySide6.QtWidgets import QApplication
 from app.core.errors import UserError
 from app.core.settings import Settings, generation_params
 from app.core.types import GenerationParams, GenerationResult, Message, ReasoningEffort, Role
-from app.engine import backend
 from app.devtools.bench_baseline import prompt_tokens, run_baseline
+from app.devtools.offscreen import WINDOW_SIZE, pause, wait_for, wait_until
+from app.engine import backend
 from app.engine.llama_engine import LlamaEngine
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.ui.app import STARTUP_PROBE_ENV, build_main_window, create_application
 from app.ui.main_window import MainWindow
-from app.devtools.offscreen import WINDOW_SIZE, pause, wait_for, wait_until
 from app.ui.theme import apply_theme
 
 ENGINE_TARGET = 0.97

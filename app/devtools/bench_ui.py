@@ -27,11 +27,11 @@ from PySide6.QtWidgets import QWidget
 
 from app.core.settings import Settings
 from app.core.types import GenerationResult, Role
+from app.devtools.offscreen import open_session, pause, wait_for
 from app.devtools.synthetic import SyntheticEngine, markdown_reply
 from app.devtools.synthetic_text import sample_conversation
 from app.storage.history import HistoryStore
 from app.ui.app import create_application
-from app.devtools.offscreen import open_session, pause, wait_for
 from app.ui.theme import apply_theme
 
 P99_TARGET_MS = 33.0

@@ -1,5 +1,6 @@
-"""Driving the real window offscreen for ``moss screenshots`` and ``moss bench ui``: a throwaway data folder,
-a synthetic gpt-oss-20b on the real model thread, and waits that keep the event loop running.
+"""Driving the real window offscreen for ``moss screenshots`` and the benches: a throwaway data folder, the
+caller's engine on the real model thread (a synthetic gpt-oss-20b for the pictures), and waits that keep the
+event loop running.
 
 Nothing here is used by the app itself; it exists so that the pictures and the figures come from the same
 window people use, with the same composition root (``build_main_window``).
@@ -13,21 +14,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.core.settings import Settings
-from app.devtools.synthetic import SYNTHETIC_MODEL_FILE, SyntheticEngine
+from app.devtools.synthetic import SYNTHETIC_MODEL_FILE
+from app.engine.protocol import Engine
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.storage.history import HistoryStore
 from app.ui.app import build_main_window
 from app.ui.main_window import MainWindow
 
 WINDOW_SIZE = (1200, 780)
+# The engine a session drives: the caller keeps its own type (a synthetic engine's pause controls, say).
+E = TypeVar("E", bound=Engine)
 
 
 def pause(ms: int) -> None:
@@ -67,12 +72,12 @@ def wait_until(condition: Callable[[], bool], timeout_ms: int = 30_000, step_ms:
 
 
 @dataclass
-class Session:
-    """The main window over a throwaway data folder, its model thread driving a :class:`SyntheticEngine`."""
+class Session(Generic[E]):
+    """The main window over a throwaway data folder, its model thread driving ``engine``."""
 
     folder: Path
     paths: AppPaths
-    engine: SyntheticEngine
+    engine: E
     controller: EngineController
     window: MainWindow
     models: ModelsController | None = None
@@ -83,7 +88,7 @@ class Session:
         return self.paths.models / SYNTHETIC_MODEL_FILE
 
     def load_model(self) -> None:
-        """Load the synthetic gpt-oss-20b through the window, as a person picking it would."""
+        """Load the model (the synthetic gpt-oss-20b's stand-in file) through the window, as a person would."""
         self.window.load_model(str(self.model_file))
         wait_for(self.controller.model_loaded)
 
@@ -101,13 +106,13 @@ class Session:
 
 
 def open_session(
-    engine: SyntheticEngine,
+    engine: E,
     settings: Settings,
     *,
     history: Callable[[HistoryStore], None] | None = None,
-    models: Callable[[AppPaths, EngineController], ModelsController] | None = None,
+    models: Callable[[AppPaths, SettingsController, EngineController], ModelsController] | None = None,
     load: bool = True,
-) -> Session:
+) -> Session[E]:
     """Build and show the window over a fresh data folder whose history ``history`` fills first; the
     synthetic model is loaded unless ``load`` is False. ``models`` builds a ModelsController for it."""
     folder = Path(tempfile.mkdtemp(prefix="moss-offscreen-"))
@@ -121,9 +126,10 @@ def open_session(
             history(store)
         finally:
             store.close()
-    controller = EngineController(engine=engine)
-    controller_models = models(paths, controller) if models is not None else None
-    window = build_main_window(paths, settings, controller, controller_models)
+    controller = EngineController(engine)
+    owner = SettingsController(paths.settings_file, settings)  # one owner, shared by the window and the models
+    controller_models = models(paths, owner, controller) if models is not None else None
+    window = build_main_window(paths, owner, controller, controller_models)
     session = Session(folder, paths, engine, controller, window, controller_models)
     window.resize(*WINDOW_SIZE)
     window.show()

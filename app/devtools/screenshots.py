@@ -21,20 +21,22 @@ from pathlib import Path
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
+from app.core.history import ReplyFacts
 from app.core.settings import Settings
-from app.core.types import Role
-from app.engine.hardware import Machine
+from app.core.types import FinishReason, Role
+from app.devtools.offscreen import Session, open_session, pause, wait_for, wait_until
 from app.devtools.synthetic import SyntheticEngine, SyntheticReply, split_tokens
 from app.devtools.synthetic_text import CSV_EXCHANGE, TRAIN_EXCHANGE
+from app.engine.hardware import Machine
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.storage.history import HistoryStore
 from app.ui.app import create_application
 from app.ui.first_run.panel import FirstRunPanel
-from app.devtools.offscreen import Session, open_session, pause, wait_for, wait_until
 from app.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
@@ -55,10 +57,10 @@ class Report:
     failed: list[str] = field(default_factory=list)
 
 
-def offline_models(paths: AppPaths, controller: EngineController) -> ModelsController:
+def offline_models(paths: AppPaths, settings: SettingsController, controller: EngineController) -> ModelsController:
     """A model manager that never reaches the network and sizes models for a 16 GB GPU, 32 GB RAM machine."""
     models = ModelsController(
-        paths, Settings(), MemorySecretStore(), engine=controller, endpoint=_OFFLINE_HUB, machine=_MACHINE
+        paths, settings, MemorySecretStore(), engine=controller, endpoint=_OFFLINE_HUB, machine=_MACHINE
     )
     models.start()
     return models
@@ -69,7 +71,7 @@ class Studio:
 
     def __init__(self, out_dir: Path, mode: str, report: Report, out: Out) -> None:
         self.out_dir, self.mode, self.report, self.out = out_dir, mode, report, out
-        self._main: Session | None = None
+        self._main: Session[SyntheticEngine] | None = None
         self.ids: dict[str, int] = {}
 
     def save(self, widget: QWidget, name: str) -> Path:
@@ -83,12 +85,12 @@ class Studio:
 
     def session(
         self, engine: SyntheticEngine | None = None, *, load: bool = True, reasoning_display: str = "auto"
-    ) -> Session:
+    ) -> Session[SyntheticEngine]:
         """A window of its own (closed by the caller), over an empty history."""
         settings = Settings(theme=self.mode, reasoning_display=reasoning_display)
         return open_session(engine or SyntheticEngine(), settings, models=offline_models, load=load)
 
-    def main(self) -> Session:
+    def main(self) -> Session[SyntheticEngine]:
         """The shared window: a history of several chats, gpt-oss-20b loaded."""
         if self._main is None:
             self._main = open_session(
@@ -165,16 +167,14 @@ def fill_history(store: HistoryStore) -> dict[str, int]:
 
 def _reply(store: HistoryStore, conversation: int, parent: int, text: str, reasoning: str | None, tokens: int) -> int:
     reply = store.add_message(conversation, parent, Role.ASSISTANT, model=MODEL)
-    store.finish_message(
-        reply.id,
-        text,
-        reasoning,
-        finish_reason="stop",
+    facts = ReplyFacts(
         prompt_tokens=180,
         completion_tokens=tokens,
         tokens_per_second=148.6,
         ttft_s=0.21,
+        finish_reason=FinishReason.STOP,
     )
+    store.finish_message(reply.id, text, reasoning, facts)
     return reply.id
 
 
@@ -251,19 +251,18 @@ def scene_streaming(studio: Studio) -> None:
 
 def scene_settings_models(studio: Studio) -> None:
     """Settings → Models: gpt-oss-20b installed, a download running (a loopback Hub, app.devtools.fake_hub)."""
-    try:
-        from app.devtools.fake_hub import FakeRepo, serve_fake_hub
-        from app.devtools.replicas import write_gpt_oss_replica
-    except ImportError as exc:
-        raise SceneSkipped(f"the loopback Hub or the model replicas cannot run here ({exc})") from exc
+    # Imported here: gguf and the HTTP server are needed by this scene only.
+    from app.devtools.fake_hub import FakeRepo, serve_fake_hub
+    from app.devtools.replicas import write_gpt_oss_replica
+
     blob = bytes(range(256)) * (96 * 2**20 // 256)  # served slowly, so that the picture catches it mid-way
     with serve_fake_hub() as hub:
         hub.add_repo(FakeRepo("bartowski/SmolLM2-360M-Instruct-GGUF", {"SmolLM2-360M-Instruct-Q8_0.gguf": blob}))
         hub.throttle_bytes_per_s = 24_000_000
 
-        def models(paths: AppPaths, controller: EngineController) -> ModelsController:
+        def models(paths: AppPaths, settings: SettingsController, controller: EngineController) -> ModelsController:
             manager = ModelsController(
-                paths, Settings(), MemorySecretStore(), engine=controller, endpoint=hub.endpoint, machine=_MACHINE
+                paths, settings, MemorySecretStore(), engine=controller, endpoint=hub.endpoint, machine=_MACHINE
             )
             manager.library.import_model(write_gpt_oss_replica(paths.models / MODEL, "20b"))
             starter = starter_model_path()
@@ -314,7 +313,7 @@ def scene_history(studio: Studio) -> None:
 
 def hover(view: QWidget, message_id: int) -> None:
     """Put the pointer over a message of the chat view (whose actions show on hover)."""
-    item = view.bubble_for(message_id)  # type: ignore[attr-defined]
+    item = view.item_for(message_id)  # type: ignore[attr-defined]
     rect = getattr(view, "item_rect", None)
     if item is None or rect is None:
         return

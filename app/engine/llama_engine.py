@@ -1,7 +1,8 @@
 """One llama.cpp model: load it, chat with it token by token, stop it, unload it.
 
-The engine is plain Python and not thread-safe: the GUI drives it from one worker thread
-(app.qt.engine_worker), the command line from the main thread. Both go through :meth:`LlamaEngine.generate`.
+:class:`LlamaEngine` implements the Engine protocol (app.engine.protocol), which says what every engine
+promises. It is plain Python and not thread-safe: the GUI drives it from one worker thread (app.qt.engine_worker),
+the command line from the main thread.
 
 Generation is a hand-driven loop over llama-cpp-python's ``Llama`` rather than ``create_completion``:
 - the prompt is evaluated in ``n_batch`` chunks with a cancel check between them, so a long prefill stops;
@@ -28,29 +29,38 @@ from app.core.types import (
     FinishReason,
     GenerationParams,
     GenerationResult,
-    GenerationStats,
+    LoadOptions,
     LoadParams,
     Message,
     ModelInfo,
     ReasoningEffort,
 )
 from app.engine import backend
-from app.engine.formats.base import ChatFormat, Delta, PromptPart
 from app.engine.context_fit import common_prefix, fit_to_context, reply_reserve
 from app.engine.decoding import TokenDecoder
 from app.engine.expert_offload import ExpertOffload
+from app.engine.formats.base import ChatFormat, PromptPart, StreamParser, prompt_text
+from app.engine.formats.harmony import HarmonyChatFormat, find_harmony_tokens
 from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from app.engine.hardware import Machine, probe_machine
-from app.engine.formats.harmony import HarmonyChatFormat, find_harmony_tokens
-from app.engine.loading import LoadCancelled, LoadProgress, OutOfMemoryError, create_llama, load_params_for
+from app.engine.loading import (
+    LoadProgress,
+    OutOfMemoryError,
+    check_run_settings,
+    create_llama,
+    load_params_for,
+    run_settings_text,
+    with_run_settings,
+)
 from app.engine.model_layout import model_layout
 from app.engine.plain_text import PlainTokenizer
 from app.engine.planner import plan
+from app.engine.protocol import DeltaCallback, LoadCancelled, ProgressCallback
+from app.engine.reply import ReplyCollector
 
 log = logging.getLogger(__name__)
 
-DeltaCallback = Callable[[Delta], None]
 # Rewrites the next-token logits (input_ids, logits) -> logits; tests use one to script a model's reply.
 LogitsProcessor = Callable[[Any, Any], Any]
 # Prompt parts remembered with their tokens (tokenize_prompt): a conversation of a few hundred messages.
@@ -58,7 +68,7 @@ PART_CACHE_SIZE = 1024
 
 
 class LlamaEngine:
-    """Owns at most one loaded model. Call every method from the same thread."""
+    """The Engine on llama.cpp: owns at most one loaded model. Call every method from the same thread."""
 
     def __init__(self) -> None:
         self._llm: Any = None
@@ -99,26 +109,25 @@ class LlamaEngine:
     def load(
         self,
         path: str | Path,
-        params: LoadParams | None = None,
+        options: LoadOptions = LoadOptions(),
         *,
-        machine: Machine | None = None,
-        wanted_ctx: int | None = None,
-        n_threads: int | None = None,
-        n_batch: int | None = None,
         cancel: threading.Event | None = None,
-        on_progress: Callable[[float], None] | None = None,
+        on_progress: ProgressCallback | None = None,
+        machine: Machine | None = None,
     ) -> ModelInfo:
         """Load the GGUF at ``path`` (unloading any current model first); raises UserError if it cannot.
 
-        Without ``params``, the offload planner chooses them for ``machine`` (this computer unless given). If
-        llama.cpp then runs out of memory anyway, the load is retried once with a plan for less memory.
-        ``n_threads`` and ``n_batch`` override the planner's (or ``params``') values.
+        Without ``options.params``, the offload planner chooses them for ``machine`` (this computer unless given;
+        another only in planner tests), for up to ``options.wanted_ctx`` tokens of context. If llama.cpp then runs
+        out of memory anyway, the load is retried once with a plan for less memory. ``options.n_threads`` and
+        ``n_batch`` override the planner's (or ``params``') values.
 
         ``on_progress`` is called on this thread with how far the load has come, 0.0 to 1.0 (1.0 once the model
         is ready), never going back. Setting ``cancel`` aborts the load within a tensor or so: it raises
         LoadCancelled, and nothing of the load (or of the model loaded before) stays in memory.
         """
-        _check_overrides(n_threads, n_batch)
+        check_run_settings(options)
+        params, wanted_ctx = options.params, options.wanted_ctx
         # The old model goes before anything of the new one is allocated: two models never share the memory.
         self.unload()
         progress = LoadProgress(cancel, on_progress)
@@ -144,7 +153,7 @@ class LlamaEngine:
                 f"Loaded as you set it: {params.n_ctx:,}-token context, GPU layers: {layers}, experts of "
                 f"{params.n_cpu_moe} layers in RAM, KV cache {params.type_k}.",
             )
-        params = _with_overrides(params, n_threads, n_batch)
+        params = with_run_settings(params, options)
         started = time.perf_counter()
         try:
             llm, offload = create_llama(header, params, progress)
@@ -155,15 +164,16 @@ class LlamaEngine:
             if not smaller.fits:
                 raise
             log.warning("out of memory with the first plan; retrying with: %s", smaller.summary())
-            params = _with_overrides(load_params_for(smaller), n_threads, n_batch)
+            params = with_run_settings(load_params_for(smaller), options)
             llm, offload = create_llama(header, params, progress)
             explanation = (
                 smaller.reasons[0],
                 "The first plan ran out of memory, so Moss loaded the model with less on the GPU.",
                 *smaller.reasons[1:],
             )
-        if n_threads is not None or n_batch is not None:
-            explanation = (*explanation, _overrides_text(n_threads, n_batch))
+        run_settings = run_settings_text(options)
+        if run_settings is not None:
+            explanation = (*explanation, run_settings)
         log.info("loaded %s in %.2f s with %s", header.path, time.perf_counter() - started, params)
         self._llm, self._offload, self._header = llm, offload, header
         self._plain = PlainTokenizer(llm)
@@ -212,7 +222,8 @@ class LlamaEngine:
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
     ) -> str:
-        return self._require_format().render(messages, today=today, reasoning_effort=reasoning_effort)
+        parts = self._require_format().render_parts(messages, today=today, reasoning_effort=reasoning_effort)
+        return prompt_text(parts)
 
     def tokenize_prompt(self, parts: Sequence[PromptPart]) -> list[int]:
         """Tokens of a rendered prompt: markup parts honour special-token text, people's text never does.
@@ -268,7 +279,7 @@ class LlamaEngine:
         cancel = cancel or threading.Event()
         llm = self._require_model()
         chat_format = self._require_format()
-        started = time.perf_counter()
+        reply = ReplyCollector(on_delta)
         n_ctx = int(llm.n_ctx())
 
         def render_tokens(selected: Sequence[Message]) -> list[int]:
@@ -282,42 +293,11 @@ class LlamaEngine:
             log.info("dropped the %d oldest messages to fit the context of %d", dropped, n_ctx)
         evaluated = self._prefill(llm, tokens, cached, cancel)
         parser = chat_format.new_parser()
-        parts: dict[str, list[str]] = {"content": [], "reasoning": [], "tool_call": []}
-
-        def emit(deltas: list[Delta]) -> None:
-            for delta in deltas:
-                parts[delta.kind].append(delta.text)
-                if on_delta is not None:
-                    on_delta(delta)
-
-        first_token_at: float | None = None
-        completion_tokens = 0
-        finish = FinishReason.CANCELLED if cancel.is_set() else FinishReason.LENGTH
+        finish = FinishReason.CANCELLED
         if not cancel.is_set():
-            finish, completion_tokens, first_token_at = self._sample_loop(
-                llm, params, cancel, parser, emit, logits_processor
-            )
-        emit(parser.finish())
-        ended = time.perf_counter()
-        reasoning = "".join(parts["reasoning"])
-        decode_s = ended - first_token_at if first_token_at is not None else 0.0
-        stats = GenerationStats(
-            prompt_tokens=len(tokens),
-            prompt_tokens_evaluated=evaluated,
-            completion_tokens=completion_tokens,
-            time_to_first_token_s=round(first_token_at - started, 4) if first_token_at else None,
-            tokens_per_second=round((completion_tokens - 1) / decode_s, 2)
-            if completion_tokens > 1 and decode_s > 0
-            else None,
-        )
-        return GenerationResult(
-            "".join(parts["content"]),
-            reasoning or None,
-            finish,
-            stats,
-            dropped_messages=dropped,
-            tool_calls=tuple(parts["tool_call"]),
-        )
+            finish = self._sample_loop(llm, params, cancel, parser, reply, logits_processor)
+        reply.emit(parser.finish())
+        return reply.result(finish, prompt_tokens=len(tokens), evaluated=evaluated, dropped=dropped)
 
     def _prefill(self, llm: Any, tokens: list[int], cached: list[int], cancel: threading.Event) -> int:
         """Evaluate the part of ``tokens`` not already in the KV cache (``cached``, what it holds); returns how
@@ -348,10 +328,11 @@ class LlamaEngine:
         llm: Any,
         params: GenerationParams,
         cancel: threading.Event,
-        parser: Any,
-        emit: Callable[[list[Delta]], None],
+        parser: StreamParser,
+        reply: ReplyCollector,
         logits_processor: LogitsProcessor | None,
-    ) -> tuple[FinishReason, int, float | None]:
+    ) -> FinishReason:
+        """Sample until the reply ends, feeding ``reply`` each token's deltas; returns why it ended."""
         llama_cpp = backend.llama()
         vocab = llama_cpp.llama_model_get_vocab(llm.model)
         n_ctx = int(llm.n_ctx())
@@ -369,11 +350,9 @@ class LlamaEngine:
         # broken" in its source).
         n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
         decoder = self.new_decoder()
-        first_token_at: float | None = None
-        count = 0
         finish = FinishReason.LENGTH
         try:
-            while count < params.max_tokens:
+            while reply.tokens < params.max_tokens:
                 if cancel.is_set():
                     finish = FinishReason.CANCELLED
                     break
@@ -385,22 +364,19 @@ class LlamaEngine:
                     logits[:] = logits_processor(llm.input_ids[: llm.n_tokens], logits)
                 token = int(llm.sample())
                 if llama_cpp.llama_vocab_is_eog(vocab, token):
-                    emit(parser.feed(token, ""))  # harmony tells <|call|> from <|return|>
+                    reply.emit(parser.feed(token, ""))  # harmony tells <|call|> from <|return|>
                     finish = FinishReason.STOP
                     break
-                count += 1
-                if first_token_at is None:
-                    first_token_at = time.perf_counter()
-                text = decoder.decode(token)
-                emit(parser.feed(token, text))
-                if count < params.max_tokens:  # the last token is evaluated by the next prompt, if any
+                reply.count_token()
+                reply.emit(parser.feed(token, decoder.decode(token)))
+                if reply.tokens < params.max_tokens:  # the last token is evaluated by the next prompt, if any
                     llm.eval([token])
         finally:
             llm._sampler = None
         tail = decoder.flush()
         if tail:
-            emit(parser.feed(-1, tail))
-        return finish, count, first_token_at
+            reply.emit(parser.feed(-1, tail))
+        return finish
 
     # -- helpers ------------------------------------------------------------------------------------------
 
@@ -413,31 +389,6 @@ class LlamaEngine:
         if self._format is None:
             raise UserError("No model is loaded. Pick a model first.")
         return self._format
-
-
-def _check_overrides(n_threads: int | None, n_batch: int | None) -> None:
-    if n_threads is not None and n_threads < 1:
-        raise UserError(f"The number of threads must be at least 1 (got {n_threads}). Change it in the run settings.")
-    if n_batch is not None and n_batch < 1:
-        raise UserError(f"The batch size must be at least 1 token (got {n_batch}). Change it in the run settings.")
-
-
-def _with_overrides(params: LoadParams, n_threads: int | None, n_batch: int | None) -> LoadParams:
-    """``params`` with the run settings a person chose over the plan's (None: keep the plan's)."""
-    return dataclasses.replace(
-        params,
-        n_threads=params.n_threads if n_threads is None else n_threads,
-        n_batch=params.n_batch if n_batch is None else n_batch,
-    )
-
-
-def _overrides_text(n_threads: int | None, n_batch: int | None) -> str:
-    parts = []
-    if n_threads is not None:
-        parts.append(f"{n_threads} CPU thread" + ("s" if n_threads != 1 else ""))
-    if n_batch is not None:
-        parts.append(f"prompt batches of {n_batch:,} tokens")
-    return "As you set it: " + " and ".join(parts) + "."
 
 
 def _with_less_memory(machine: Machine) -> Machine:

@@ -9,6 +9,7 @@ argument for it, so the callback goes in the way :mod:`app.engine.expert_offload
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 import threading
@@ -16,11 +17,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from app.core.errors import ModelFileError, UserError
-from app.core.types import LoadParams
+from app.core.types import LoadOptions, LoadParams
 from app.engine import backend
 from app.engine.expert_offload import ExpertOffload
 from app.engine.gguf_header import GGUFHeader
 from app.engine.planner import GGML_F16, GGML_Q8_0, Plan
+from app.engine.protocol import LoadCancelled, ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -38,19 +40,11 @@ class OutOfMemoryError(UserError):
     """llama.cpp could not allocate the model's buffers."""
 
 
-class LoadCancelled(Exception):
-    """The load was abandoned because its cancel event was set: a newer load replaced it, or Moss is closing.
-
-    Not a failure to show anyone. Everything the load had allocated is freed by the time this is raised."""
-
-
 class LoadProgress:
     """Watches one load: passes its progress on (0.0 .. 1.0, never going back) and aborts it once ``cancel``
     is set. llama.cpp keeps only a pointer to the C callback, so this object holds it for the whole load."""
 
-    def __init__(
-        self, cancel: threading.Event | None = None, on_progress: Callable[[float], None] | None = None
-    ) -> None:
+    def __init__(self, cancel: threading.Event | None = None, on_progress: ProgressCallback | None = None) -> None:
         self._cancel = cancel or threading.Event()
         self._on_progress = on_progress
         self._reported = -1.0
@@ -108,6 +102,37 @@ def model_params_filled(*fillers: ParamsFiller) -> Iterator[None]:
             yield
         finally:
             c_api.llama_model_default_params = original
+
+
+def check_run_settings(options: LoadOptions) -> None:
+    """Refuse run settings no load can use (before anything is unloaded: a typo must not cost the model)."""
+    if options.n_threads is not None and options.n_threads < 1:
+        raise UserError(
+            f"The number of threads must be at least 1 (got {options.n_threads}). Change it in the run settings."
+        )
+    if options.n_batch is not None and options.n_batch < 1:
+        raise UserError(
+            f"The batch size must be at least 1 token (got {options.n_batch}). Change it in the run settings."
+        )
+
+
+def with_run_settings(params: LoadParams, options: LoadOptions) -> LoadParams:
+    """``params`` with the run settings a person chose (``options.n_threads``, ``n_batch``) over their own."""
+    return dataclasses.replace(
+        params,
+        n_threads=params.n_threads if options.n_threads is None else options.n_threads,
+        n_batch=params.n_batch if options.n_batch is None else options.n_batch,
+    )
+
+
+def run_settings_text(options: LoadOptions) -> str | None:
+    """The run settings a person chose, in words for the load's explanation; None when there are none."""
+    parts = []
+    if options.n_threads is not None:
+        parts.append(f"{options.n_threads} CPU thread" + ("s" if options.n_threads != 1 else ""))
+    if options.n_batch is not None:
+        parts.append(f"prompt batches of {options.n_batch:,} tokens")
+    return "As you set it: " + " and ".join(parts) + "." if parts else None
 
 
 def load_params_for(plan: Plan) -> LoadParams:

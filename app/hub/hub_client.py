@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, TypeVar
 
 from app import __version__
@@ -45,13 +45,7 @@ class RepoSummary:
     last_modified: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "repo_id": self.repo_id,
-            "downloads": self.downloads,
-            "likes": self.likes,
-            "gated": self.gated,
-            "last_modified": self.last_modified,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,10 +45,6 @@ class ModelDetails:
             "file_size": self.file_size,
         }
 
-    @property
-    def parameters_text(self) -> str:
-        return format_parameters(self.parameters)
-
 
 @dataclass(frozen=True, slots=True)
 class Fit:

@@ -8,7 +8,7 @@ them under one folder, for portable installs and for tests.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import platformdirs
@@ -57,13 +57,8 @@ class AppPaths:
         return self.logs / "moss.log"
 
     def all(self) -> dict[str, Path]:
-        return {
-            "config": self.config,
-            "data": self.data,
-            "models": self.models,
-            "cache": self.cache,
-            "logs": self.logs,
-        }
+        """Every folder by name (config, data, models, cache, logs)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def ensure(self) -> None:
         """Create every folder (private to the user where the OS supports it)."""

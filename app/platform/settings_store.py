@@ -7,8 +7,7 @@ import logging
 import time
 from pathlib import Path
 
-from app.core.errors import UserError
-from app.core.files import write_atomically
+from app.core.files import write_text_file
 from app.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,9 +36,4 @@ def load_settings(path: Path) -> Settings:
 def save_settings(path: Path, settings: Settings) -> None:
     """Write settings atomically: a temporary file in the same folder, flushed, then renamed over the old one."""
     text = json.dumps(settings.to_dict(), indent=2, sort_keys=True) + "\n"
-    try:
-        write_atomically(path, text.encode("utf-8"))
-    except OSError as exc:
-        raise UserError(
-            f"Could not save settings to {path}: {exc.strerror or exc}. Check free disk space and permissions."
-        ) from exc
+    write_text_file(path, text, f"Could not save settings to {path}")

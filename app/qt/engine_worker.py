@@ -1,4 +1,7 @@
-"""The model thread: a worker QObject that owns the LlamaEngine, and the GUI-side controller that drives it.
+"""The model thread: a worker QObject that owns an engine, and the GUI-side controller that drives it.
+
+Any Engine (app.engine.protocol) will do: the composition root chooses it (app.ui.app builds the llama.cpp one;
+the screenshots and benches a synthetic one) and hands it to the controller.
 
 Threading (see docs/architecture.md): the worker lives on its own QThread; load, generate and unload all
 run there, because a llama.cpp context is not thread-safe. Requests go in as queued signals, results come
@@ -21,10 +24,8 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.core.errors import UserError
-from app.core.types import GenerationParams, GenerationResult, LoadOptions, Message, ModelInfo
-from app.engine.formats.base import Delta
-from app.engine.llama_engine import LlamaEngine
-from app.engine.loading import LoadCancelled
+from app.core.types import Delta, DeltaKind, GenerationParams, GenerationResult, LoadOptions, Message, ModelInfo
+from app.engine.protocol import Engine, LoadCancelled
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,8 @@ class EngineWorker(QObject):
         load_began(request_id): the worker started on that load request (what follows belongs to it),
         load_progress(path, percent): 0..100, only when the percent changes, at most every ~50 ms,
         model_loaded(ModelInfo), model_load_failed(path, message), model_unloaded(),
-        reply_chunk(request_id, kind, text): kind is "content" or "reasoning"; coalesced,
+        reply_chunk(request_id, kind, text): kind is a DeltaKind's value ("content", "reasoning", "tool_call");
+        coalesced,
         reply_finished(request_id, GenerationResult), reply_failed(request_id, message).
         A cancelled load reports neither model_loaded nor model_load_failed.
     """
@@ -98,9 +100,9 @@ class EngineWorker(QObject):
     reply_finished = Signal(str, object)
     reply_failed = Signal(str, str)
 
-    def __init__(self, engine: LlamaEngine | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         super().__init__()
-        self._engine = engine or LlamaEngine()
+        self._engine = engine
 
     @Slot(str, object)
     def load(self, path: str, request: LoadRequest) -> None:
@@ -118,16 +120,7 @@ class EngineWorker(QObject):
                 self.load_progress.emit(path, percent)
 
         try:
-            options = request.options
-            info = self._engine.load(
-                path,
-                options.params,
-                wanted_ctx=options.wanted_ctx,
-                n_threads=options.n_threads,
-                n_batch=options.n_batch,
-                cancel=request.cancel,
-                on_progress=on_progress,
-            )
+            info = self._engine.load(path, request.options, cancel=request.cancel, on_progress=on_progress)
         except LoadCancelled:
             log.info("stopped loading %s: a newer request replaced it", path)
         except UserError as exc:
@@ -147,14 +140,14 @@ class EngineWorker(QObject):
     @Slot(object)
     def generate(self, request: ReplyRequest) -> None:
         """Model thread: stream a reply, text coalesced to one chunk per kind every COALESCE_S seconds."""
-        pending: dict[str, list[str]] = {}
+        pending: dict[DeltaKind, list[str]] = {}
         last_flush = time.monotonic()
 
         def flush() -> None:
             nonlocal last_flush
             for kind, pieces in pending.items():
                 if pieces:
-                    self.reply_chunk.emit(request.id, kind, "".join(pieces))
+                    self.reply_chunk.emit(request.id, str(kind), "".join(pieces))
             pending.clear()
             last_flush = time.monotonic()
 
@@ -203,7 +196,8 @@ class EngineController(QObject):
     _generate_requested = Signal(object)
     _unload_requested = Signal()
 
-    def __init__(self, parent: QObject | None = None, engine: LlamaEngine | None = None) -> None:
+    def __init__(self, engine: Engine, parent: QObject | None = None) -> None:
+        """``engine`` moves to the model thread with the worker: from now on only that thread calls it."""
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("model")

@@ -9,7 +9,7 @@ Signals:
     search_finished(query, list[RepoSummary]), listing_finished(repo_id, RepoListing),
     scan_finished(list[FoundModel]), problem(message), notice(message), usage_changed(folder, bytes),
     token_changed(): the token was saved or cleared (read `has_token`, `token_storage`),
-    folder_moved(path): the models folder was moved there (the owner saves it in the settings).
+    folder_moved(path): the models folder was moved there (already saved in the settings).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.core.settings import Settings
 from app.engine.hardware import Machine, probe_machine
 from app.hub.catalog import catalog_rows
 from app.hub.download_queue import DownloadQueue, DownloadState, DownloadStatus
@@ -33,6 +32,7 @@ from app.hub.session import hub_client, open_catalog_cache, open_library
 from app.platform.paths import AppPaths
 from app.platform.secrets import SecretStore
 from app.qt.engine_worker import EngineController
+from app.qt.settings_controller import SettingsController
 from app.qt.task_runner import TaskRunner
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class ModelsController(QObject):
     def __init__(
         self,
         paths: AppPaths,
-        settings: Settings,
+        settings: SettingsController,
         secrets: SecretStore,
         *,
         engine: EngineController | None = None,
@@ -65,12 +65,13 @@ class ModelsController(QObject):
     ) -> None:
         super().__init__(parent)
         self._paths = paths
+        self._settings = settings  # where the models folder is kept
         self._secrets = secrets
         self._engine = engine
         self._endpoint = endpoint
         self._machine = machine
         self.tasks = TaskRunner(self)
-        self.library: ModelLibrary = open_library(paths, settings)
+        self.library: ModelLibrary = open_library(paths, settings.settings)
         self.rows: list[InstalledRow] = []
         self.usage = 0  # bytes the models folder takes, as last measured
         self._download_update.connect(self._on_download_update)
@@ -201,6 +202,7 @@ class ModelsController(QObject):
 
         def done(_result: object) -> None:
             folder = str(library.models_dir)
+            self._settings.update(models_dir=folder)
             self.folder_moved.emit(folder)
             self.notice.emit(f"The models folder is now {folder}.")
             self.refresh_installed()

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import ImportFormatError
-from app.core.history import ImportedConversation, ImportedMessage, MessageStatus
-from app.core.types import Role
+from app.core.history import ImportedConversation, ImportedMessage, MessageStatus, ReplyFacts
+from app.core.types import FinishReason, Role
 
 SOURCE = "chatgpt"
 UNTITLED = "Untitled chat"
@@ -28,7 +28,7 @@ _NOT_AN_EXPORT = (
     "Choose the conversations.json from ChatGPT's data export."
 )
 _ROLES: dict[object, Role] = {"user": Role.USER, "assistant": Role.ASSISTANT}
-_FINISH_REASONS: dict[object, str] = {"stop": "stop", "max_tokens": "length"}
+_FINISH_REASONS: dict[object, FinishReason] = {"stop": FinishReason.STOP, "max_tokens": FinishReason.LENGTH}
 # What a non-text part of a multimodal message becomes; anything else is an "[attachment]".
 _PLACEHOLDERS: dict[object, str] = {
     "image_asset_pointer": "[image]",
@@ -257,7 +257,7 @@ def _imported(key: str, parent_key: str | None, kept: _Kept, reasoning: str | No
         reasoning=reasoning if assistant else None,
         model=model if assistant and isinstance(model, str) else "",
         created_at=kept.created_at,
-        finish_reason=_FINISH_REASONS.get(finish_type) if isinstance(finish_type, str) else None,
+        facts=ReplyFacts(finish_reason=_FINISH_REASONS.get(finish_type) if isinstance(finish_type, str) else None),
         status=MessageStatus.COMPLETE,
     )
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import glob
 import logging
 import sqlite3
 import time
@@ -140,6 +141,22 @@ def _migrate(connection: sqlite3.Connection, path: Path, migrations: Sequence[st
             connection.execute("ROLLBACK")
             raise
         log.info("history database migrated to version %d", target)
+
+
+def delete_database_files(path: Path) -> list[str]:
+    """Delete the database at ``path`` and every file that belongs to it: its WAL files, the copies made
+    before upgrades (:func:`backup_copy`) and damaged files set aside (:func:`set_aside`). Returns the files
+    that could not be deleted, with why (another program holding one, on Windows)."""
+    doomed = [path, *(path.with_name(path.name + side) for side in _SIDE_FILES)]
+    doomed += sorted(path.parent.glob(f"{glob.escape(path.name)}.v*-backup"))
+    doomed += sorted(path.parent.glob(f"{glob.escape(path.stem)}.corrupt-*"))
+    failed: list[str] = []
+    for file in doomed:
+        try:
+            file.unlink(missing_ok=True)
+        except OSError as exc:
+            failed.append(f"{file.name} ({exc.strerror or exc})")
+    return failed
 
 
 def backup_copy(connection: sqlite3.Connection, path: Path, version: int) -> Path:

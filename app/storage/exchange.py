@@ -15,13 +15,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from app.core.errors import ImportFormatError, UserError
-from app.core.files import write_atomically
+from app.core.errors import ImportFormatError
+from app.core.files import write_text_file
 from app.core.history import ConversationInfo, ImportedConversation, ImportReport, MessageStatus, StoredMessage
-from app.core.types import Role
+from app.core.types import FinishReason, Role
 from app.storage.chatgpt_import import looks_like_chatgpt_export, parse_chatgpt_export
 from app.storage.history import HistoryStore
 from app.storage.moss_json import looks_like_moss_json, parse_moss_json, to_moss_json
+from app.storage.rows import FACTS_COLUMNS, facts_values
 
 MARKDOWN, JSON = "md", "json"
 _CHATGPT_MEMBER = "conversations.json"
@@ -42,12 +43,7 @@ def export_text(store: HistoryStore, conversation_ids: list[int], fmt: str) -> s
 def save_export(store: HistoryStore, conversation_ids: list[int], fmt: str, target: Path) -> None:
     """Write an export to ``target`` whole or not at all; a full disk is a UserError that says so."""
     text = export_text(store, conversation_ids, fmt)
-    try:
-        write_atomically(target, text.encode("utf-8"))
-    except OSError as exc:
-        raise UserError(
-            f"Could not write {target}: {exc.strerror or exc}. Check free disk space and permissions."
-        ) from exc
+    write_text_file(target, text, f"Could not write {target}")
 
 
 def to_markdown(info: ConversationInfo, path: list[StoredMessage]) -> str:
@@ -74,11 +70,11 @@ def _message_note(message: StoredMessage) -> str:
     parts: list[str] = []
     if message.role == Role.ASSISTANT and message.model:
         parts.append(message.model)
-    if message.tokens_per_second:
-        parts.append(f"{message.tokens_per_second:.1f} tokens/s")
+    if message.facts.tokens_per_second:
+        parts.append(f"{message.facts.tokens_per_second:.1f} tokens/s")
     if message.status == MessageStatus.INTERRUPTED:
         parts.append("interrupted before the reply finished")
-    elif message.finish_reason == "cancelled":
+    elif message.facts.finish_reason == FinishReason.CANCELLED:
         parts.append("stopped")
     if message.sibling_count > 1:
         parts.append(f"version {message.sibling_index + 1} of {message.sibling_count}")
@@ -175,9 +171,8 @@ def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: flo
     for m in conversation.messages:
         created = m.created_at if m.created_at is not None else conversation.created_at
         cursor = db.execute(
-            "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, prompt_tokens, "
-            "completion_tokens, tokens_per_second, ttft_s, finish_reason, status, created_at, selected_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, status, created_at, "
+            f"selected_at, {', '.join(FACTS_COLUMNS)}) VALUES ({', '.join('?' * (9 + len(FACTS_COLUMNS)))})",
             (
                 conversation_id,
                 None if m.parent_key is None else ids[m.parent_key],
@@ -185,14 +180,10 @@ def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: flo
                 m.content,
                 m.reasoning,
                 m.model,
-                m.prompt_tokens,
-                m.completion_tokens,
-                m.tokens_per_second,
-                m.ttft_s,
-                m.finish_reason,
                 m.status.value,
                 created,
                 now if m.key in active else created,
+                *facts_values(m.facts),
             ),
         )
         assert cursor.lastrowid is not None

@@ -11,7 +11,6 @@ the most recently selected children, so every branch point remembers the branch 
 
 from __future__ import annotations
 
-import glob
 import json
 import sqlite3
 import time
@@ -21,47 +20,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.core.conversation import NEW_CONVERSATION_TITLE, auto_title
+from app.core.conversation import auto_title
 from app.core.errors import HistoryError
-from app.core.history import ConversationInfo, MessageStatus, StoredMessage
+from app.core.history import ConversationInfo, MessageStatus, ReplyFacts, StoredMessage
 from app.core.types import Message, ReasoningEffort, Role
-from app.storage.database import open_database
+from app.storage.database import delete_database_files, open_database
+from app.storage.rows import (
+    CONVERSATION_COLUMNS,
+    FACTS_COLUMNS,
+    MESSAGE_COLUMNS,
+    PATH_UP,
+    PATH_UP_LAST,
+    SIBLING_COLUMNS,
+    conversation_of,
+    facts_values,
+    message_of,
+    parents_first,
+)
 
 _NO_LIMIT = 1 << 62
-
-_CONVERSATION_COLUMNS = (
-    "c.id, c.uid, c.title, c.title_by_user, c.created_at, c.updated_at, c.model, c.reasoning_effort, "
-    "c.system_prompt, c.sampling, c.pinned, c.current_leaf_id, c.source, "
-    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
-)
-_MESSAGE_COLUMNS = (
-    "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.reasoning, m.model, m.prompt_tokens, "
-    "m.completion_tokens, m.tokens_per_second, m.ttft_s, m.finish_reason, m.status, m.created_at"
-)
-# Where a message sits among its siblings (oldest first); the index makes both counts cheap.
-_SIBLING_COLUMNS = (
-    "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id),"
-    "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id"
-    " AND (s.created_at < m.created_at OR (s.created_at = m.created_at AND s.id < m.id)))"
-)
-# The active path, leaf first: (id, depth) for the leaf and each ancestor.
-_PATH_UP = """
-WITH RECURSIVE up (id, depth) AS (
-    SELECT :leaf, 0
-    UNION ALL
-    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
-)
-"""
-
-# The same, stopping after the ``last`` messages nearest the leaf (first paint of a long conversation).
-_PATH_UP_LAST = """
-WITH RECURSIVE up (id, depth) AS (
-    SELECT :leaf, 0
-    UNION ALL
-    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
-    WHERE m.parent_id IS NOT NULL AND up.depth + 1 < :last
-)
-"""
 
 
 class HistoryStore:
@@ -93,18 +70,9 @@ class HistoryStore:
         Deleting the files, rather than rows, is instant on a history of gigabytes and leaves none of the old
         text behind in free pages. Raises HistoryError naming what could not be deleted (another program
         holding the file, on Windows); the store is open again either way."""
-        path = self.file
-        doomed = [path, *(path.with_name(path.name + side) for side in ("-wal", "-shm"))]
-        doomed += sorted(path.parent.glob(f"{glob.escape(path.name)}.v*-backup"))
-        doomed += sorted(path.parent.glob(f"{glob.escape(path.stem)}.corrupt-*"))
         self._db.close()
-        failed: list[str] = []
-        for file in doomed:
-            try:
-                file.unlink(missing_ok=True)
-            except OSError as exc:
-                failed.append(f"{file.name} ({exc.strerror or exc})")
-        opened = open_database(path)
+        failed = delete_database_files(self.file)
+        opened = open_database(self.file)
         self._db = opened.connection
         self.notices = ()
         if failed:
@@ -156,12 +124,12 @@ class HistoryStore:
 
     def conversation(self, conversation_id: int) -> ConversationInfo:
         row = self._db.execute(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ? AND c.deleted_at IS NULL",
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ? AND c.deleted_at IS NULL",
             (conversation_id,),
         ).fetchone()
         if row is None:
             raise HistoryError(f"There is no conversation {conversation_id}; `moss history list` shows them.")
-        return _conversation(row)
+        return conversation_of(row)
 
     def find(self, ref: str) -> ConversationInfo:
         """A conversation by its number (as listed) or by its uid or a unique start of it."""
@@ -173,7 +141,7 @@ class HistoryStore:
             except HistoryError as missing:  # it may still be the start of a uid
                 not_a_number = missing
         rows = self._db.execute(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL AND c.uid >= ? "
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL AND c.uid >= ? "
             "AND c.uid < ? LIMIT 2",
             (ref, ref + "\U0010ffff"),
         ).fetchall()
@@ -182,16 +150,16 @@ class HistoryStore:
         if len(rows) != 1 or len(ref) < 4:
             problem = "matches several conversations" if len(rows) > 1 else "matches no conversation"
             raise HistoryError(f"“{ref}” {problem}; use the number `moss history list` shows.")
-        return _conversation(rows[0])
+        return conversation_of(rows[0])
 
     def list_conversations(self, *, limit: int | None = None, offset: int = 0) -> list[ConversationInfo]:
         """Conversations, pinned first, then the most recently active."""
         rows = self._db.execute(
-            f"SELECT {_CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL "
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL "
             "ORDER BY c.pinned DESC, c.updated_at DESC LIMIT ? OFFSET ?",
             (-1 if limit is None else limit, offset),
         ).fetchall()
-        return [_conversation(row) for row in rows]
+        return [conversation_of(row) for row in rows]
 
     def count_conversations(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM conversations WHERE deleted_at IS NULL").fetchone()[0])
@@ -303,30 +271,16 @@ class HistoryStore:
         message_id: int,
         content: str,
         reasoning: str | None,
+        facts: ReplyFacts | None = None,
         *,
-        finish_reason: str | None = None,
-        prompt_tokens: int | None = None,
-        completion_tokens: int | None = None,
-        tokens_per_second: float | None = None,
-        ttft_s: float | None = None,
         status: MessageStatus = MessageStatus.COMPLETE,
     ) -> StoredMessage:
         """The reply's final text and how it went; the first reply also refines the automatic title."""
+        assignments = ", ".join(f"{name} = ?" for name in FACTS_COLUMNS)
         with self.transaction() as db:
             db.execute(
-                "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?, prompt_tokens = ?, "
-                "completion_tokens = ?, tokens_per_second = ?, ttft_s = ? WHERE id = ?",
-                (
-                    content,
-                    reasoning,
-                    status.value,
-                    finish_reason,
-                    prompt_tokens,
-                    completion_tokens,
-                    tokens_per_second,
-                    ttft_s,
-                    message_id,
-                ),
+                f"UPDATE messages SET content = ?, reasoning = ?, status = ?, {assignments} WHERE id = ?",
+                (content, reasoning, status.value, *facts_values(facts or ReplyFacts()), message_id),
             )
             message = self.message(message_id)
             db.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (time.time(), message.conversation_id))
@@ -371,11 +325,11 @@ class HistoryStore:
 
     def message(self, message_id: int) -> StoredMessage:
         row = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,)
+            f"SELECT {MESSAGE_COLUMNS}, {SIBLING_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,)
         ).fetchone()
         if row is None:
             raise HistoryError(f"There is no message {message_id}.")
-        return _message(row)
+        return message_of(row)
 
     def path(self, conversation_id: int, *, last: int | None = None, leaf: int | None = None) -> list[StoredMessage]:
         """The active path, oldest first (or the path to ``leaf``); only its ``last`` messages when given."""
@@ -384,17 +338,17 @@ class HistoryStore:
             if leaf is None:
                 return []
         rows = self._db.execute(
-            f"{_PATH_UP_LAST} SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM up JOIN messages m ON m.id = up.id "
+            f"{PATH_UP_LAST} SELECT {MESSAGE_COLUMNS}, {SIBLING_COLUMNS} FROM up JOIN messages m ON m.id = up.id "
             "ORDER BY up.depth DESC",
             {"leaf": leaf, "last": _NO_LIMIT if last is None else last},
         ).fetchall()
-        return [_message(row) for row in rows]
+        return [message_of(row) for row in rows]
 
     def path_length(self, conversation_id: int) -> int:
         leaf = self._leaf(conversation_id)
         if leaf is None:
             return 0
-        return int(self._db.execute(f"{_PATH_UP} SELECT count(*) FROM up", {"leaf": leaf}).fetchone()[0])
+        return int(self._db.execute(f"{PATH_UP} SELECT count(*) FROM up", {"leaf": leaf}).fetchone()[0])
 
     def position_from_leaf(self, conversation_id: int, message_id: int) -> int | None:
         """How many messages come after ``message_id`` on the active path (0: it is the last); None: not on it."""
@@ -402,7 +356,7 @@ class HistoryStore:
         if leaf is None:
             return None
         row = self._db.execute(
-            f"{_PATH_UP} SELECT depth FROM up WHERE id = :id", {"leaf": leaf, "id": message_id}
+            f"{PATH_UP} SELECT depth FROM up WHERE id = :id", {"leaf": leaf, "id": message_id}
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -423,7 +377,7 @@ class HistoryStore:
             # Only where there is a choice: selected_at is compared among siblings alone, and rewriting every
             # row of a 5,000-message path costs a write of every page it lies on.
             db.execute(
-                f"{_PATH_UP} UPDATE messages SET selected_at = :now WHERE id IN (SELECT id FROM up) AND EXISTS ("
+                f"{PATH_UP} UPDATE messages SET selected_at = :now WHERE id IN (SELECT id FROM up) AND EXISTS ("
                 "SELECT 1 FROM messages s WHERE s.conversation_id = messages.conversation_id "
                 "AND s.parent_id IS messages.parent_id AND s.id != messages.id)",
                 {"leaf": message_id, "now": now},
@@ -460,11 +414,11 @@ class HistoryStore:
     def all_messages(self, conversation_id: int) -> list[StoredMessage]:
         """Every message of a conversation, every branch, parents before children (for export)."""
         rows = self._db.execute(
-            f"SELECT {_MESSAGE_COLUMNS}, {_SIBLING_COLUMNS} FROM messages m WHERE m.conversation_id = ? "
+            f"SELECT {MESSAGE_COLUMNS}, {SIBLING_COLUMNS} FROM messages m WHERE m.conversation_id = ? "
             "ORDER BY m.created_at, m.id",
             (conversation_id,),
         ).fetchall()
-        return _parents_first([_message(row) for row in rows])
+        return parents_first([message_of(row) for row in rows])
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -533,65 +487,3 @@ class HistoryStore:
         title = auto_title(user, reply) if user else ""
         if title != row[1]:
             self._db.execute("UPDATE conversations SET title = ? WHERE id = ?", (title, conversation_id))
-
-
-def _conversation(row: sqlite3.Row | tuple[Any, ...]) -> ConversationInfo:
-    try:
-        sampling = json.loads(row[9])
-    except ValueError:
-        sampling = {}
-    try:
-        effort = ReasoningEffort(row[7])
-    except ValueError:
-        effort = ReasoningEffort.MEDIUM
-    return ConversationInfo(
-        id=row[0],
-        uid=row[1],
-        title=row[2] or NEW_CONVERSATION_TITLE,
-        title_by_user=bool(row[3]),
-        created_at=row[4],
-        updated_at=row[5],
-        model=row[6],
-        reasoning_effort=effort,
-        system_prompt=row[8],
-        sampling=sampling if isinstance(sampling, dict) else {},
-        pinned=bool(row[10]),
-        current_leaf_id=row[11],
-        source=row[12],
-        message_count=row[13],
-    )
-
-
-def _message(row: sqlite3.Row | tuple[Any, ...]) -> StoredMessage:
-    return StoredMessage(
-        id=row[0],
-        conversation_id=row[1],
-        parent_id=row[2],
-        role=Role(row[3]),
-        content=row[4],
-        reasoning=row[5],
-        model=row[6],
-        prompt_tokens=row[7],
-        completion_tokens=row[8],
-        tokens_per_second=row[9],
-        ttft_s=row[10],
-        finish_reason=row[11],
-        status=MessageStatus(row[12]),
-        created_at=row[13],
-        sibling_count=row[14],
-        sibling_index=row[15],
-    )
-
-
-def _parents_first(messages: list[StoredMessage]) -> list[StoredMessage]:
-    """Order a conversation's messages so that every parent comes before its children (depth first)."""
-    children: dict[int | None, list[StoredMessage]] = {}
-    for message in messages:
-        children.setdefault(message.parent_id, []).append(message)
-    ordered: list[StoredMessage] = []
-    stack = list(reversed(children.get(None, [])))
-    while stack:
-        message = stack.pop()
-        ordered.append(message)
-        stack.extend(reversed(children.get(message.id, [])))
-    return ordered

@@ -13,8 +13,15 @@ from typing import Any
 
 from app import __version__
 from app.core.errors import ImportFormatError
-from app.core.history import ConversationInfo, ImportedConversation, ImportedMessage, MessageStatus, StoredMessage
-from app.core.types import ReasoningEffort, Role
+from app.core.history import (
+    ConversationInfo,
+    ImportedConversation,
+    ImportedMessage,
+    MessageStatus,
+    ReplyFacts,
+    StoredMessage,
+)
+from app.core.types import FinishReason, ReasoningEffort, Role
 
 FORMAT = "moss.history"
 VERSION = 1
@@ -55,11 +62,7 @@ def _conversation_json(info: ConversationInfo, messages: list[StoredMessage]) ->
                 "model": m.model,
                 "created_at": m.created_at,
                 "status": m.status.value,
-                "finish_reason": m.finish_reason,
-                "prompt_tokens": m.prompt_tokens,
-                "completion_tokens": m.completion_tokens,
-                "tokens_per_second": m.tokens_per_second,
-                "time_to_first_token_s": m.ttft_s,
+                **m.facts.to_json(),
             }
             for m in messages
         ],
@@ -121,6 +124,13 @@ class _Reader:
         if not ok or isinstance(value, bool):
             raise self.fail(name, "a whole number" if integer else "a number")
         return value
+
+    def texts(self, name: str) -> tuple[str, ...]:
+        """An optional list of text (empty when missing)."""
+        value = self.item.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.fail(name, "a list of text")
+        return tuple(value)
 
     def flag(self, name: str) -> bool:
         value = self.item.get(name, False)
@@ -198,9 +208,14 @@ def _read_message(raw: object, where: str) -> ImportedMessage:
         model=r.text("model", ""),
         created_at=r.number("created_at"),
         status=status,
-        finish_reason=r.text("finish_reason", optional=True),
-        prompt_tokens=r.number("prompt_tokens", integer=True),
-        completion_tokens=r.number("completion_tokens", integer=True),
-        tokens_per_second=r.number("tokens_per_second"),
-        ttft_s=r.number("time_to_first_token_s"),
+        facts=ReplyFacts(
+            prompt_tokens=r.number("prompt_tokens", integer=True),
+            completion_tokens=r.number("completion_tokens", integer=True),
+            tokens_per_second=r.number("tokens_per_second"),
+            ttft_s=r.number("time_to_first_token_s"),
+            # An ending this Moss does not know (from a later one) is read as none rather than refused.
+            finish_reason=FinishReason.read(r.text("finish_reason", optional=True)),
+            dropped_messages=r.number("dropped_messages", integer=True) or 0,
+            tool_calls=r.texts("tool_calls"),
+        ),
     )

@@ -81,5 +81,12 @@ CREATE TRIGGER titles_fts_update AFTER UPDATE OF title ON conversations BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+# What the line under a reply shows beside its speed and ending: the messages left out to fit the context and
+# the tools it tried to call (a JSON list of text), so that a reopened chat shows what the live one did.
+V2 = """
+ALTER TABLE messages ADD COLUMN dropped_messages INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,13 +17,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from app import APP_NAME, __version__
 from app.core.errors import UserError
 from app.core.settings import Settings
+from app.engine.llama_engine import LlamaEngine
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
 from app.platform.secrets import open_secret_store
-from app.platform.settings_store import load_settings, save_settings
 from app.qt.engine_worker import EngineController
 from app.qt.logging_bridge import install_qt_log_bridge
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.storage.history import HistoryStore
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
@@ -31,8 +32,8 @@ from app.ui.theme import apply_theme
 
 log = logging.getLogger(__name__)
 
-# A hidden switch for `moss bench --model` (app.devtools.bench_model), which starts `moss` as a child process with it set:
-# the app then loads no model, prints one JSON line on stdout once its window is first painted
+# A hidden switch for `moss bench --model` (app.devtools.bench_model), which starts `moss` as a child process with
+# it set: the app then loads no model, prints one JSON line on stdout once its window is first painted
 # ({"shown_at": time.time() at that moment, "rss_mb": its resident memory}) and quits. The parent knows when it
 # started the process, so start-up is measured from outside, Python's own start included.
 STARTUP_PROBE_ENV = "MOSS_STARTUP_PROBE"
@@ -50,24 +51,26 @@ def create_application(argv: list[str] | None = None) -> QApplication:
 
 
 def build_main_window(
-    paths: AppPaths, settings: Settings, controller: EngineController, models: ModelsController | None = None
+    paths: AppPaths,
+    settings: SettingsController | Settings,
+    controller: EngineController,
+    models: ModelsController | None = None,
 ) -> MainWindow:
-    """The main window over the history in ``paths`` (raises HistoryError for a history from a newer Moss)."""
+    """The main window over the history in ``paths`` (raises HistoryError for a history from a newer Moss).
+
+    ``settings``: their owner, shared with ``models``; or plain Settings to start from, which the window's own
+    owner saves to the settings file in ``paths`` (tests and tools that need no model manager)."""
+    if isinstance(settings, Settings):
+        settings = SettingsController(paths.settings_file, settings)
     starter = starter_model_path()
     store = HistoryStore.open(paths.history_file)
     store.purge_deleted()  # what was deleted in an earlier session (Undo lasts as long as the window)
-    return MainWindow(
-        controller,
-        store,
-        settings,
-        lambda s: save_settings(paths.settings_file, s),
-        str(starter) if starter else None,
-        paths,
-        models,
-    )
+    return MainWindow(controller, store, settings, str(starter) if starter else None, paths, models)
 
 
-def build_models_controller(paths: AppPaths, settings: Settings, controller: EngineController) -> ModelsController:
+def build_models_controller(
+    paths: AppPaths, settings: SettingsController, controller: EngineController
+) -> ModelsController:
     """The model manager, started: installed models listed and unfinished downloads shown (in the background)."""
     models = ModelsController(paths, settings, open_secret_store(), engine=controller)
     models.start()
@@ -137,9 +140,10 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     install_qt_log_bridge()
     app = create_application()
     opened = FileOpenHandler(app)
-    settings = load_settings(paths.settings_file)
-    apply_theme(app, settings.theme, font_size=settings.font_size, compact=settings.compact)
-    controller = EngineController()
+    settings = SettingsController(paths.settings_file)  # the one owner of the settings while the app runs
+    look = settings.settings
+    apply_theme(app, look.theme, font_size=look.font_size, compact=look.compact)
+    controller = EngineController(LlamaEngine())  # the window's one engine (app.engine.protocol)
     app.aboutToQuit.connect(controller.shutdown)
     models = build_models_controller(paths, settings, controller)
     app.aboutToQuit.connect(models.shutdown)  # pauses a running download: it continues next time
@@ -153,7 +157,7 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     app.aboutToQuit.connect(window.store.close)
 
     def follow_the_system(_scheme: object) -> None:  # the computer switched between light and dark
-        s = window.settings
+        s = settings.settings
         if s.theme == "system":
             apply_theme(app, s.theme, font_size=s.font_size, compact=s.compact)
 
@@ -163,7 +167,7 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
         StartupProbe(window)
     window.show()
     opened.window = window
-    initial = model_path or opened.pending or first_model(settings)
+    initial = model_path or opened.pending or first_model(settings.settings)
     if initial and not probing:
         window.load_model(initial)
     return int(app.exec())

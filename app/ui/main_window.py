@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
-import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QByteArray, QUrl, Slot
@@ -14,7 +12,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -23,31 +20,25 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.settings import Settings, load_options
-from app.core.types import (
-    GenerationResult,
-    ModelInfo,
-    ReasoningEffort,
-    Role,
-)
+from app.core.types import GenerationResult, ModelInfo, ReasoningEffort, Role
 from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.qt.task_runner import TaskRunner
 from app.storage.history import HistoryStore
 from app.ui.banner import Banner
 from app.ui.chat.area import ChatArea
+from app.ui.chat.composer_bar import ComposerBar
+from app.ui.chat.history import HistoryController
 from app.ui.chat.session import ChatSession
 from app.ui.chat.view import ChatView
-from app.ui.chat.composer_bar import ComposerBar
 from app.ui.first_run.panel import FirstRunPanel
-from app.ui.chat.history import HistoryPanel
 from app.ui.models.picker import model_label
+from app.ui.models.status_bar import ModelStatusBar
 from app.ui.settings.window import SettingsWindow
 from app.ui.sidebar import Sidebar
-
-log = logging.getLogger(__name__)
-SettingsSaver = Callable[[Settings], None]
 
 
 class MainWindow(QMainWindow):
@@ -55,8 +46,7 @@ class MainWindow(QMainWindow):
         self,
         controller: EngineController,
         store: HistoryStore,
-        settings: Settings,
-        save_settings: SettingsSaver,
+        settings: SettingsController,
         starter_model: str | None,
         paths: AppPaths,
         models: ModelsController | None = None,
@@ -67,8 +57,7 @@ class MainWindow(QMainWindow):
         self._models = models
         self._settings_window: SettingsWindow | None = None
         self._store = store
-        self._settings = settings
-        self._save_settings = save_settings
+        self._settings = settings  # their one owner: read when needed, changed through it
         self._starter_model = starter_model
         self._context_used = 0  # tokens the model saw in this chat's last turn (prompt and reply)
         self._draft_effort = self._default_effort()
@@ -77,13 +66,13 @@ class MainWindow(QMainWindow):
         self.resize(1100, 740)
         self._build()
         self._restore_layout()
-        self.history = HistoryPanel(store, self.sidebar, self.chat_view, self.undo_banner, self._tasks, self)
+        self.history = HistoryController(store, self.sidebar, self.chat_view, self.undo_banner, self._tasks, self)
         self.session = ChatSession(
             controller,
             self.history,
             self.composer,
             self.edit_hint,
-            lambda: self._settings,
+            lambda: self._settings.settings,
             lambda: self._draft_effort,
             lambda title, text, accept: self.confirm(title, text, accept),  # looked up late: tests replace it
             self,
@@ -128,7 +117,7 @@ class MainWindow(QMainWindow):
         self.edit_hint = Banner("banner")
         self.edit_hint.add_action("cancel", "Cancel edit")
         self.chat_view = ChatView()
-        self.chat_view.reasoning_display = self._settings.reasoning_display
+        self.chat_view.reasoning_display = self._settings.settings.reasoning_display
 
         main = QWidget()
         column = QVBoxLayout(main)
@@ -162,15 +151,9 @@ class MainWindow(QMainWindow):
         self.splitter = splitter
         self.setCentralWidget(splitter)
 
-        self.state_label = QLabel()
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 0)  # busy until llama.cpp reports how far the load is
-        self.progress.setMaximumWidth(160)
-        self.progress.setAccessibleName("Model loading progress")
-        self.speed_label = QLabel()
-        self.statusBar().addWidget(self.state_label, 1)
-        self.statusBar().addPermanentWidget(self.progress)
-        self.statusBar().addPermanentWidget(self.speed_label)
+        status = self.status = ModelStatusBar(self._controller)
+        self.setStatusBar(status)
+        self.state_label, self.progress, self.speed_label = status.state_label, status.progress, status.speed_label
         QWidget.setTabOrder(self.sidebar.search_field, self.conversation_list)
         QWidget.setTabOrder(self.conversation_list, self.chat_view)
         QWidget.setTabOrder(self.chat_view, self.composer)
@@ -208,7 +191,6 @@ class MainWindow(QMainWindow):
         session.changed.connect(self._on_session_changed)
         session.reply_done.connect(self._on_reply_done)
         self.composer.problem.connect(self.show_error)
-        c.load_progress.connect(self._on_load_progress)
         self.edit_hint.action_triggered.connect(lambda _name: session.cancel_edit())
         self.context_banner.action_triggered.connect(lambda _name: self.new_conversation())
         self.models_button.clicked.connect(lambda: self.open_settings("Models"))
@@ -227,15 +209,16 @@ class MainWindow(QMainWindow):
         ]
         for sequence, slot in shortcuts:
             QShortcut(sequence, self, slot)
+        self._settings.changed.connect(self._on_settings_changed)
+        self._settings.save_failed.connect(self.show_error)
         if self._models is not None:
             self._models.installed_changed.connect(self._refresh_models)
-            self._models.folder_moved.connect(self._on_models_folder_moved)
 
     # -- models -------------------------------------------------------------------------------------------
 
     def load_model(self, path: str) -> None:
         self.error_banner.hide()
-        self._controller.load_model(path, load_options(self._settings))
+        self._controller.load_model(path, load_options(self._settings.settings))
 
     def open_run_settings(self) -> SettingsWindow:
         """Open the settings window at Inference ("Apply and reload" there reloads the model); returns it."""
@@ -256,75 +239,51 @@ class MainWindow(QMainWindow):
         """Open (or raise) the settings window at ``section``; returns it (tests drive it)."""
         window = self._settings_window
         if window is None:
-            window = SettingsWindow(self._settings, self._paths, self._store, self._models, self)
+            window = SettingsWindow(self._settings, self._paths, self._store, self._models, self._controller, self)
             if window.models_pane is not None:
                 window.models_pane.use_model.connect(self.load_model)
-            window.settings_changed.connect(self._on_settings_changed)
             window.reload_requested.connect(self._apply_run_settings)
             window.history_erased.connect(self._on_history_erased)
-            self._controller.model_loaded.connect(window.set_model)
-            self._controller.model_unloaded.connect(window.clear_model)
             self._settings_window = window
-        window.set_model(self._controller.model)
-        window.show_section(section)
-        if window.isVisible():  # already open behind the main window: bring it forward
-            window.raise_()
-        window.show()
-        window.activateWindow()
+        window.open_at(section)
         return window
 
     @Slot()
     def _on_history_erased(self) -> None:
-        """ "Delete all data" erased the history: nothing shown or kept from it may be used again, and the list
-        of models used goes with the rest of the settings."""
+        """ "Delete all data" erased the history: nothing shown or kept from it may be used again (the settings,
+        the list of models used with them, are reset next)."""
         self._controller.stop()
         self.session.drop()  # its message is gone: what is still streaming is dropped, not saved
         self.history.forget_all()
-        self._settings = dataclasses.replace(self._settings, recent_models=(), last_model_path="")
-        self._persist_settings()
-        self._refresh_models()
 
-    @Slot(object)
-    def _on_settings_changed(self, settings: Settings) -> None:
-        """GUI thread: the settings window changed preferences (its copy may predate the models used since)."""
-        before, self._settings = self._settings, self._settings.with_preferences_of(settings)
-        self._persist_settings()
-        self.chat_view.reasoning_display = self._settings.reasoning_display  # for replies from now on
-        if self._settings.reasoning_effort != before.reasoning_effort and self.history.current_id is None:
-            self._draft_effort = self._default_effort()  # a new chat not yet started takes the new default
+    @Slot(object, object)
+    def _on_settings_changed(self, settings: Settings, before: Settings) -> None:
+        """GUI thread: apply what changed (saving is the owner's)."""
+        self.chat_view.reasoning_display = settings.reasoning_display  # for replies from now on
+        if settings.reasoning_effort != before.reasoning_effort and self.history.current_id is None:
+            self._draft_effort = settings.effort  # a new chat not yet started takes the new default
             self.effort_picker.setCurrentIndex(self.effort_picker.findData(self._draft_effort))
-
-    @Slot(str)
-    def _on_models_folder_moved(self, folder: str) -> None:
-        self._settings = dataclasses.replace(self._settings, models_dir=folder)
-        self._persist_settings()
+        if settings.recent_models != before.recent_models:
+            self._refresh_models()
 
     def _refresh_models(self) -> None:
         current = self._controller.model.path if self._controller.model else ""
         installed = [str(row.model.path) for row in self._models.rows if not row.problem] if self._models else []
-        paths = ([self._starter_model] if self._starter_model else []) + installed + list(self._settings.recent_models)
+        recent = list(self._settings.settings.recent_models)
+        paths = ([self._starter_model] if self._starter_model else []) + installed + recent
         self.model_picker.set_models(paths, current)
 
     @Slot(str)
-    def _on_loading_started(self, path: str) -> None:
-        self.progress.setRange(0, 0)  # busy until llama.cpp reports its first percent
+    def _on_loading_started(self, _path: str) -> None:
         self.plan_label.hide()
-        self.state_label.setText(f"Loading {model_label(path)}…")
         self.demo_banner.hide()
-
-    @Slot(str, int)
-    def _on_load_progress(self, path: str, percent: int) -> None:
-        self.progress.setRange(0, 100)
-        self.progress.setValue(percent)
-        self.state_label.setText(f"Loading {model_label(path)}… {percent}%")
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
         self.plan_label.setText(info.plan[0] if info.plan else "")
         self.plan_label.setToolTip("\n".join(info.plan))
         self.plan_label.setVisible(bool(info.plan))
-        self._settings = self._settings.with_recent_model(info.path)
-        self._persist_settings()
+        self._settings.submit(self._settings.settings.with_recent_model(info.path))
         self._refresh_models()
         if is_starter_model(info.path):
             self.demo_banner.show_message(
@@ -370,7 +329,7 @@ class MainWindow(QMainWindow):
     def new_conversation(self) -> None:
         """An empty chat; it is added to the history when its first message is sent."""
         self.session.cancel_edit()
-        if self.history.current_id is not None or not self.chat_view.bubbles:
+        if self.history.current_id is not None or not self.chat_view.items:
             self._draft_effort = self._default_effort()
             self.history.new_draft()
         self.composer.setFocus()
@@ -393,11 +352,11 @@ class MainWindow(QMainWindow):
 
     def _last_context_use(self) -> int:
         """What the last reply in the shown chat took of the context (prompt plus reply), from the history."""
-        for item in reversed(self.chat_view.bubbles):
+        for item in reversed(self.chat_view.items):
             if item.role == Role.ASSISTANT and item.message_id is not None:
                 stored = self._store.message(item.message_id)
-                if stored.prompt_tokens is not None:
-                    return stored.prompt_tokens + (stored.completion_tokens or 0)
+                if stored.facts.prompt_tokens is not None:
+                    return stored.facts.prompt_tokens + (stored.facts.completion_tokens or 0)
         return 0
 
     def _update_title(self) -> None:
@@ -405,10 +364,7 @@ class MainWindow(QMainWindow):
         self.title_label.setText(info.title if info is not None else "New chat")
 
     def _default_effort(self) -> ReasoningEffort:
-        try:
-            return ReasoningEffort(self._settings.reasoning_effort)
-        except ValueError:
-            return ReasoningEffort.MEDIUM
+        return self._settings.settings.effort
 
     def _on_effort_chosen(self, index: int) -> None:
         """The effort is per conversation and applies from its next turn."""
@@ -455,8 +411,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_reply_done(self, result: GenerationResult) -> None:
-        tps = result.stats.tokens_per_second
-        self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+        self.status.show_speed(result)
         self._context_used = result.stats.prompt_tokens + result.stats.completion_tokens
 
     def send_message(self, text: str) -> None:
@@ -472,7 +427,6 @@ class MainWindow(QMainWindow):
         c = self._controller
         model = c.model
         loading = c.loading_path is not None
-        self.progress.setVisible(loading)
         self.model_picker.setEnabled(not loading)
         effort_ok = model is not None and model.supports_reasoning_effort
         self.effort_picker.setEnabled(effort_ok)
@@ -485,14 +439,7 @@ class MainWindow(QMainWindow):
         self.chat_view.set_actions_enabled(not c.busy)  # Regenerate says so itself when there is no model
         self.stop_button.setVisible(c.generating)
         self.send_button.setVisible(not c.generating)
-        if loading:
-            percent = f" {c.load_percent}%" if c.load_percent is not None else ""
-            self.state_label.setText(f"Loading {model_label(c.loading_path or '')}…{percent}")
-        elif model is None:
-            self.state_label.setText("No model loaded")
-        else:
-            state = "Answering…" if c.generating else "Ready"
-            self.state_label.setText(f"{state} · {model_label(model.path)} · context {model.n_ctx:,} tokens")
+        self.status.refresh()
         self._update_empty_hint()
         self._update_context()
         self._update_first_run()
@@ -522,30 +469,18 @@ class MainWindow(QMainWindow):
             "out of what the model sees; a new chat starts fresh."
         )
 
-    def _persist_settings(self) -> None:
-        try:
-            self._save_settings(self._settings)
-        except Exception as exc:  # a full disk must not stop the chat
-            log.warning("could not save settings: %s", exc)
-            self.show_error(str(exc))
-
-    @property
-    def settings(self) -> Settings:
-        return self._settings
-
     def _restore_layout(self) -> None:
         """The window's size, place and sidebar width as the person left them."""
-        if self._settings.window_geometry:
-            self.restoreGeometry(QByteArray.fromBase64(self._settings.window_geometry.encode()))
-        if self._settings.window_state:
-            self.splitter.restoreState(QByteArray.fromBase64(self._settings.window_state.encode()))
+        s = self._settings.settings
+        if s.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(s.window_geometry.encode()))
+        if s.window_state:
+            self.splitter.restoreState(QByteArray.fromBase64(s.window_state.encode()))
 
     def _save_layout(self) -> None:
         geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         state = bytes(self.splitter.saveState().toBase64().data()).decode()
-        if (geometry, state) != (self._settings.window_geometry, self._settings.window_state):
-            self._settings = dataclasses.replace(self._settings, window_geometry=geometry, window_state=state)
-            self._persist_settings()
+        self._settings.update(window_geometry=geometry, window_state=state)  # saved only if it moved
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_layout()

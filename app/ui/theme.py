@@ -1,6 +1,8 @@
 """Light and dark looks: Qt's Fusion style with a palette, plus a small style sheet for Moss's own widgets.
 
-"system" follows the operating system's colour scheme (Qt >= 6.5 reports it).
+"system" follows the operating system's colour scheme (Qt >= 6.5 reports it). The colours below are the only
+ones Moss chooses: the widgets, the chat's painter (app.ui.chat.look) and the Markdown of messages
+(``MarkdownStyle.from_palette``) all take theirs from here.
 """
 
 from __future__ import annotations
@@ -25,6 +27,13 @@ _COLOURS = {
         "error": "#fde8e6",
         "error_border": "#e3a39b",
         "danger": "#b3261e",
+        # Markdown in messages: links, code, quotes and tables.
+        "link": "#2f6b3a",
+        "code_background": "#f5f7f3",
+        "inline_code_background": "#e9eee6",
+        "quote_border": "#b9c4b5",
+        "table_border": "#d5dbd2",
+        "table_header_background": "#eef1ec",
     },
     "dark": {
         "window": "#1b1f1b",
@@ -41,6 +50,12 @@ _COLOURS = {
         "error": "#442726",
         "error_border": "#8a4a45",
         "danger": "#f2a59d",
+        "link": "#7cc287",
+        "code_background": "#1b1f1b",
+        "inline_code_background": "#343c34",
+        "quote_border": "#56625a",
+        "table_border": "#434c43",
+        "table_header_background": "#2d342d",
     },
 }
 

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from app import __version__
+from app.core.settings import Settings
 from app.engine.formats.harmony_render import HARMONY_MARKERS
+from app.platform.paths import AppPaths
+from app.platform.settings_store import save_settings
 from tests.helpers import bad_models
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +30,13 @@ def moss(*args: str | Path, data_dir: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=240,
     )
+
+
+def conversation_file(folder: Path, *turns: dict[str, str]) -> Path:
+    """A ``--conversation`` file in ``folder`` holding ``turns``."""
+    path = folder / "chat.json"
+    path.write_text(json.dumps(list(turns)), encoding="utf-8")
+    return path
 
 
 def test_version(tmp_path: Path) -> None:
@@ -45,7 +55,7 @@ def test_chat_json_reply(tmp_path: Path, smollm2: Path) -> None:
     reply = json.loads(result.stdout)
     assert set(reply) == {
         "content", "reasoning", "finish_reason", "prompt_tokens", "prompt_tokens_evaluated",
-        "completion_tokens", "tokens_per_second", "time_to_first_token_s",
+        "completion_tokens", "tokens_per_second", "time_to_first_token_s", "params", "load_params",
     }  # fmt: skip
     assert "Paris" in reply["content"]
     assert reply["reasoning"] is None
@@ -56,15 +66,10 @@ def test_chat_json_reply(tmp_path: Path, smollm2: Path) -> None:
 
 
 def test_chat_streams_text_with_a_conversation_file(tmp_path: Path, smollm2: Path) -> None:
-    conversation = tmp_path / "chat.json"
-    conversation.write_text(
-        json.dumps(
-            [
-                {"role": "user", "content": "What is the capital of France?"},
-                {"role": "assistant", "content": "The capital of France is Paris."},
-            ]
-        ),
-        encoding="utf-8",
+    conversation = conversation_file(
+        tmp_path,
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "The capital of France is Paris."},
     )
     result = moss(
         "chat", "--model", smollm2, "--conversation", conversation, "--system", "Answer in one sentence.",
@@ -76,17 +81,12 @@ def test_chat_streams_text_with_a_conversation_file(tmp_path: Path, smollm2: Pat
 
 
 def test_prompt_prints_exactly_the_rendered_template(tmp_path: Path, smollm2: Path) -> None:
-    conversation = tmp_path / "chat.json"
-    conversation.write_text(
-        json.dumps(
-            [
-                {"role": "system", "content": "Be brief."},
-                {"role": "user", "content": "Hi"},
-                {"role": "assistant", "content": "Hello!", "reasoning": "greet back"},
-                {"role": "user", "content": "Bye"},
-            ]
-        ),
-        encoding="utf-8",
+    conversation = conversation_file(
+        tmp_path,
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!", "reasoning": "greet back"},
+        {"role": "user", "content": "Bye"},
     )
     result = moss("prompt", "--model", smollm2, "--conversation", conversation, data_dir=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -156,17 +156,12 @@ def test_self_test_fails_on_an_unwritable_data_folder(tmp_path: Path) -> None:
 
 
 def test_prompt_renders_harmony_for_gpt_oss(tmp_path: Path, tiny_gpt_oss: Path) -> None:
-    conversation = tmp_path / "chat.json"
-    conversation.write_text(
-        json.dumps(
-            [
-                {"role": "system", "content": "Answer concisely."},
-                {"role": "user", "content": "What is 2 + 2?"},
-                {"role": "assistant", "content": "2 + 2 = 4.", "reasoning": "Simple arithmetic."},
-                {"role": "user", "content": "And 9 / 2?"},
-            ]
-        ),
-        encoding="utf-8",
+    conversation = conversation_file(
+        tmp_path,
+        {"role": "system", "content": "Answer concisely."},
+        {"role": "user", "content": "What is 2 + 2?"},
+        {"role": "assistant", "content": "2 + 2 = 4.", "reasoning": "Simple arithmetic."},
+        {"role": "user", "content": "And 9 / 2?"},
     )
     result = moss(
         "prompt", "--model", tiny_gpt_oss, "--conversation", conversation, "--reasoning", "low",
@@ -198,10 +193,35 @@ def test_chat_json_on_gpt_oss_keeps_markers_out(tmp_path: Path, tiny_gpt_oss: Pa
 
 
 def test_chat_uses_the_apps_system_prompt_unless_told_otherwise(tmp_path: Path, smollm2: Path) -> None:
-    """Without --system, `moss chat` answers as the app does: with the default system prompt from settings."""
+    """Without --system, `moss chat` answers as the app does: with the default system prompt from settings, and
+    the app's defaults for the rest (a reply of up to 4,096 tokens, medium effort)."""
     result = moss(
-        "chat", "--model", smollm2, "--json", "--max-tokens", "24", "--temperature", "0",
-        "What is the capital of France?", data_dir=tmp_path,
+        "chat", "--model", smollm2, "--json", "--temperature", "0", "What is the capital of France?",
+        data_dir=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "Paris" in json.loads(result.stdout)["content"]
+    reply = json.loads(result.stdout)
+    assert "Paris" in reply["content"]
+    assert reply["params"]["max_tokens"] == Settings().max_tokens == 4096
+    assert reply["params"]["reasoning_effort"] == "medium"
+
+
+def test_chat_options_override_the_apps_settings_and_the_rest_still_apply(tmp_path: Path, tiny_gpt_oss: Path) -> None:
+    mine = Settings(
+        manual_load=True, context_length=1024, kv_type="q8_0", n_threads=2, n_batch=64, sampling_custom=True,
+        temperature=0.3, top_k=20, max_tokens=300, reasoning_effort="high",
+    )  # fmt: skip
+    save_settings(AppPaths.resolve(tmp_path).settings_file, mine)
+    result = moss(
+        "chat", "--model", tiny_gpt_oss, "--json", "--max-tokens", "8", "--temperature", "0", "--seed", "3",
+        "--reasoning", "low", "--context", "512", "Hello", data_dir=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    reply = json.loads(result.stdout)
+    params, loaded = reply["params"], reply["load_params"]
+    assert (params["max_tokens"], params["temperature"], params["seed"], params["reasoning_effort"]) == (
+        8, 0.0, 3, "low",
+    )  # fmt: skip
+    assert params["top_k"] == 20 and params["min_p"] == mine.min_p  # the settings' own sampling otherwise
+    assert (loaded["n_ctx"], loaded["type_k"], loaded["n_threads"], loaded["n_batch"]) == (512, "q8_0", 2, 64)
+    assert reply["completion_tokens"] <= 8

@@ -88,7 +88,7 @@ def contents(data_dir: Path) -> dict[str, Any]:
         found: dict[str, Any] = {}
         for c in store.list_conversations():
             path = [
-                (m.role, m.content, m.reasoning, m.status, m.finish_reason, m.sibling_index, m.sibling_count)
+                (m.role, m.content, m.reasoning, m.status, m.facts.finish_reason, m.sibling_index, m.sibling_count)
                 for m in store.path(c.id)
             ]
             found[c.title] = (c.pinned, c.model, c.source, path, len(store.all_messages(c.id)))

@@ -51,6 +51,28 @@ def moss(hub: FakeHub, data_dir: Path, *args: str | Path, **env: str) -> subproc
     )
 
 
+def start_pull(hub: FakeHub, data_dir: Path, *, capture: bool) -> subprocess.Popen[str]:
+    """``moss models pull`` of the MXFP4 file, running in the background (the hub throttled by the test)."""
+    output = subprocess.PIPE if capture else subprocess.DEVNULL
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", "--data-dir", str(data_dir), "models", "pull", f"{REPO}:MXFP4"],
+        cwd=ROOT,
+        env=_env(hub),
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+
+
+def wait_for_part(data_dir: Path, more_than: int) -> Path:
+    """The partial file of that pull, once it holds more than ``more_than`` bytes (or after a minute)."""
+    part = data_dir / "models" / "ggml-org" / "tiny-gpt-oss-GGUF" / (FILE + ".part")
+    deadline = time.monotonic() + 60
+    while not (part.exists() and part.stat().st_size > more_than) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return part
+
+
 def test_search_and_files(hub: FakeHub, tmp_path: Path) -> None:
     found = moss(hub, tmp_path, "search", "tiny", "--json")
     assert found.returncode == 0, found.stderr
@@ -61,17 +83,8 @@ def test_search_and_files(hub: FakeHub, tmp_path: Path) -> None:
 
 def test_pull_killed_mid_file_resumes_with_a_range_request(hub: FakeHub, tmp_path: Path, model_bytes: bytes) -> None:
     hub.throttle_bytes_per_s = 60_000  # ~8 s for the file: time to kill it part-way
-    child = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(tmp_path), "models", "pull", f"{REPO}:MXFP4"],
-        cwd=ROOT,
-        env=_env(hub),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    part = tmp_path / "models" / "ggml-org" / "tiny-gpt-oss-GGUF" / (FILE + ".part")
-    deadline = time.monotonic() + 60
-    while not (part.exists() and part.stat().st_size > 120_000) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    child = start_pull(hub, tmp_path, capture=False)
+    part = wait_for_part(tmp_path, 120_000)
     os.kill(child.pid, signal.SIGKILL)  # no chance to clean up: like a crash or a power cut
     child.wait()
     kept = part.stat().st_size
@@ -98,18 +111,8 @@ def test_pull_killed_mid_file_resumes_with_a_range_request(hub: FakeHub, tmp_pat
 
 def test_ctrl_c_pauses_a_pull_and_keeps_the_partial_file(hub: FakeHub, tmp_path: Path) -> None:
     hub.throttle_bytes_per_s = 60_000
-    child = subprocess.Popen(
-        [sys.executable, "-m", "app", "--data-dir", str(tmp_path), "models", "pull", f"{REPO}:MXFP4"],
-        cwd=ROOT,
-        env=_env(hub),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    part = tmp_path / "models" / "ggml-org" / "tiny-gpt-oss-GGUF" / (FILE + ".part")
-    deadline = time.monotonic() + 60
-    while not (part.exists() and part.stat().st_size > 60_000) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    child = start_pull(hub, tmp_path, capture=True)
+    part = wait_for_part(tmp_path, 60_000)
     child.send_signal(signal.SIGINT)
     _out, err = child.communicate(timeout=30)
     assert child.returncode == 130

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from app.core.conversation import NEW_CONVERSATION_TITLE, auto_title, title_from_text
-from app.core.settings import BUILTIN_PRESETS, Settings, generation_params
-from app.core.types import GenerationParams, Message, ReasoningEffort
+from app.core.settings import BUILTIN_PRESETS, Settings, generation_params, load_options
+from app.core.types import GenerationParams, LoadOptions, LoadParams, Message, ReasoningEffort
 
 
 def test_title_is_first_line_cut_at_a_word() -> None:
@@ -148,13 +148,31 @@ def test_generation_params_use_the_models_sampling_unless_the_person_chose_their
     assert custom.max_tokens == 777 and custom.reasoning_effort is ReasoningEffort.LOW
 
 
-def test_preferences_from_the_settings_window_keep_the_main_windows_own_fields() -> None:
-    current = Settings(recent_models=("/new.gguf",), last_model_path="/new.gguf", models_dir="/m", window_state="x")
-    edited = Settings(recent_models=("/old.gguf",), theme="dark", temperature=0.1)
-    merged = current.with_preferences_of(edited)
-    assert merged.theme == "dark" and merged.temperature == 0.1
-    assert merged.recent_models == ("/new.gguf",) and merged.last_model_path == "/new.gguf"
-    assert merged.models_dir == "/m" and merged.window_state == "x"
+def test_load_options_are_the_planners_unless_the_person_chose_their_own() -> None:
+    assert load_options(Settings()) == LoadOptions()
+    automatic = load_options(Settings(context_length=4096, n_threads=3, n_batch=256, gpu_layers=5))
+    assert automatic == LoadOptions(wanted_ctx=4096, n_threads=3, n_batch=256)  # manual values unused
+    manual = Settings(manual_load=True, gpu_layers=12, cpu_moe=2, kv_type="q8_0", flash_attn=False, n_threads=2)
+    assert load_options(manual) == LoadOptions(
+        LoadParams(n_ctx=LoadParams().n_ctx, n_gpu_layers=12, n_cpu_moe=2, type_k="q8_0", type_v="q8_0"),
+        n_threads=2,
+    )  # a q8_0 cache needs flash attention, whatever the box says
+    chosen = load_options(dataclasses.replace(manual, context_length=1024, kv_type="f16"))
+    assert chosen.params is not None and (chosen.params.n_ctx, chosen.params.flash_attn) == (1024, False)
+
+
+def test_defaults_again_keep_only_where_things_are_on_this_computer() -> None:
+    mine = Settings(
+        recent_models=("/m.gguf",), last_model_path="/m.gguf", models_dir="/models", window_geometry="g",
+        window_state="s", theme="dark", temperature=0.1, system_prompt="Be terse.", manual_load=True,
+    )  # fmt: skip
+    assert mine.with_defaults() == Settings(models_dir="/models", window_geometry="g", window_state="s")
+
+
+def test_the_default_effort_is_the_settings_one_and_an_unknown_one_is_medium() -> None:
+    assert Settings(reasoning_effort="high").effort is ReasoningEffort.HIGH
+    assert Settings().effort is ReasoningEffort.MEDIUM
+    assert Settings(reasoning_effort="extreme").effort is ReasoningEffort.MEDIUM  # set in code, never checked
 
 
 def test_builtin_presets_are_named_and_useful() -> None:

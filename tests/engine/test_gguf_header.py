@@ -58,7 +58,7 @@ def test_a_file_cut_inside_its_header_is_incomplete(tmp_path: Path, smollm2: Pat
 
 
 def test_a_split_model_is_read_whole_from_its_first_part(tmp_path: Path) -> None:
-    from app.core.types import GenerationParams, LoadParams, Message, Role
+    from app.core.types import GenerationParams, LoadOptions, LoadParams, Message, Role
     from app.engine.llama_engine import LlamaEngine
     from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
@@ -69,7 +69,7 @@ def test_a_split_model_is_read_whole_from_its_first_part(tmp_path: Path) -> None
     assert sorted(t.name for t in header.tensors) == sorted(t.name for t in whole.tensors)
     assert header.file_size == sum(p.stat().st_size for p in first.parent.iterdir())
     engine = LlamaEngine()  # llama.cpp loads the parts together, and the plan counts all of them
-    info = engine.load(first, LoadParams(n_ctx=256, n_batch=64))
+    info = engine.load(first, LoadOptions(LoadParams(n_ctx=256, n_batch=64)))
     assert info.size_bytes == header.file_size
     assert engine.generate([Message(Role.USER, "hi")], GenerationParams(max_tokens=4)).stats.prompt_tokens > 0
     engine.unload()

@@ -7,8 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from app.core.types import FinishReason, GenerationParams, LoadParams, Message, ReasoningEffort, Role
-from app.engine.formats.base import Delta
+from app.core.types import (
+    Delta,
+    FinishReason,
+    GenerationParams,
+    LoadOptions,
+    LoadParams,
+    Message,
+    ReasoningEffort,
+    Role,
+)
 from app.engine.formats.harmony_render import HARMONY_MARKERS
 from app.engine.llama_engine import LlamaEngine
 from tests.helpers.scripted import ScriptedLogits
@@ -23,7 +31,7 @@ THINK_THEN_ANSWER = (
 @pytest.fixture(scope="module")
 def engine(tiny_gpt_oss: Path) -> Iterator[LlamaEngine]:
     engine = LlamaEngine()
-    engine.load(tiny_gpt_oss, LoadParams(n_ctx=2048, n_batch=128))
+    engine.load(tiny_gpt_oss, LoadOptions(LoadParams(n_ctx=2048, n_batch=128)))
     yield engine
     engine.unload()
 
@@ -126,7 +134,7 @@ def test_twenty_turns_each_evaluate_only_what_is_new(engine: LlamaEngine) -> Non
 
 def test_a_conversation_longer_than_the_context_drops_its_oldest_turns(tiny_gpt_oss: Path) -> None:
     engine = LlamaEngine()
-    n_ctx = engine.load(tiny_gpt_oss, LoadParams(n_ctx=512, n_batch=64)).n_ctx
+    n_ctx = engine.load(tiny_gpt_oss, LoadOptions(LoadParams(n_ctx=512, n_batch=64))).n_ctx
     try:
         history = [Message(Role.SYSTEM, "Be brief.")]
         for turn in range(12):

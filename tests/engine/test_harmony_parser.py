@@ -12,9 +12,10 @@ from collections.abc import Iterable, Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.engine.formats.base import Delta, StreamParser
-from app.engine.formats.harmony_render import HARMONY_MARKERS
+from app.core.types import Delta
+from app.engine.formats.base import StreamParser
 from app.engine.formats.harmony_parse import HarmonyStreamParser, HarmonyTokens, scrub_markers
+from app.engine.formats.harmony_render import HARMONY_MARKERS
 
 TOKENS = HarmonyTokens(
     start=200006, end=200007, message=200008, channel=200005, constrain=200003, return_=200002, call=200012

@@ -8,30 +8,17 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ModelFileError, UserError
-from app.core.types import FinishReason, GenerationParams, LoadParams, Message, Role
-from app.engine.formats.base import Delta
+from app.core.types import Delta, FinishReason, GenerationParams, LoadOptions, LoadParams, Message, Role
 from app.engine.llama_engine import LlamaEngine
 from tests.conftest import TEST_LOAD
 from tests.helpers import bad_models
+from tests.helpers.scripted import StopAfter
 
 QUESTION = [
     Message(Role.SYSTEM, "You are a helpful assistant."),
     Message(Role.USER, "What is the capital of France?"),
 ]
 GREEDY = GenerationParams(max_tokens=40, temperature=0.0)
-
-
-class StopAfter(threading.Event):
-    """A cancel event that reads as set from its ``n``-th check on: stops at an exact point, no timing."""
-
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.checks = 0
-        self._n = n
-
-    def is_set(self) -> bool:
-        self.checks += 1
-        return self.checks >= self._n or super().is_set()
 
 
 def test_reply_streams_in_order(smollm2_engine: LlamaEngine) -> None:
@@ -73,7 +60,7 @@ def test_stop_mid_reply(smollm2_engine: LlamaEngine) -> None:
 
 def test_stop_mid_prefill_then_continue(smollm2: Path) -> None:
     engine = LlamaEngine()
-    engine.load(smollm2, LoadParams(n_ctx=2048, n_batch=32))
+    engine.load(smollm2, LoadOptions(LoadParams(n_ctx=2048, n_batch=32)))
     try:
         long_prompt = [Message(Role.USER, "Summarise this. " + "The quick brown fox jumps over the lazy dog. " * 40)]
         stopped = engine.generate(long_prompt, GenerationParams(max_tokens=8), cancel=StopAfter(3))
@@ -101,7 +88,7 @@ def test_second_turn_evaluates_only_new_tokens(smollm2_engine: LlamaEngine) -> N
 
 def test_full_context_ends_the_reply(smollm2: Path) -> None:
     engine = LlamaEngine()
-    n_ctx = engine.load(smollm2, LoadParams(n_ctx=128, n_batch=64)).n_ctx  # llama.cpp may round it up
+    n_ctx = engine.load(smollm2, LoadOptions(LoadParams(n_ctx=128, n_batch=64))).n_ctx  # llama.cpp may round it up
     try:
         story = [Message(Role.USER, "Tell me a very long story about the sea.")]
         result = engine.generate(story, GenerationParams(max_tokens=1000, seed=3, temperature=1.0))
@@ -124,7 +111,7 @@ def test_max_tokens_ends_the_reply(smollm2_engine: LlamaEngine) -> None:
 
 def test_tiny_gpt_oss_loads_and_generates(tiny_gpt_oss: Path) -> None:
     engine = LlamaEngine()
-    info = engine.load(tiny_gpt_oss, LoadParams(n_ctx=512, n_batch=64))
+    info = engine.load(tiny_gpt_oss, LoadOptions(LoadParams(n_ctx=512, n_batch=64)))
     try:
         assert info.architecture == "gpt-oss"
         prompt = engine.render_prompt(QUESTION)
@@ -152,7 +139,7 @@ def test_bad_models_fail_to_load_with_a_clear_error(tmp_path: Path, smollm2: Pat
     path = make(tmp_path, smollm2)
     engine = LlamaEngine()
     with pytest.raises(ModelFileError, match=message) as caught:
-        engine.load(path, TEST_LOAD)
+        engine.load(path, LoadOptions(TEST_LOAD))
     assert path.name in str(caught.value)
     assert engine.info is None
 
@@ -166,7 +153,7 @@ def test_run_setting_overrides_reach_llama_cpp(smollm2: Path) -> None:
     from app.engine import backend
 
     engine = LlamaEngine()
-    info = engine.load(smollm2, TEST_LOAD, n_threads=2, n_batch=64)
+    info = engine.load(smollm2, LoadOptions(TEST_LOAD, n_threads=2, n_batch=64))
     try:
         llama_cpp = backend.llama()
         ctx = engine._llm.ctx  # what llama.cpp's context was created with
@@ -180,7 +167,7 @@ def test_run_setting_overrides_reach_llama_cpp(smollm2: Path) -> None:
 
 def test_a_bad_run_setting_is_refused_and_keeps_the_model(smollm2_engine: LlamaEngine, smollm2: Path) -> None:
     with pytest.raises(UserError, match="threads must be at least 1"):
-        smollm2_engine.load(smollm2, TEST_LOAD, n_threads=0)
+        smollm2_engine.load(smollm2, LoadOptions(TEST_LOAD, n_threads=0))
     with pytest.raises(UserError, match="batch size must be at least 1"):
-        smollm2_engine.load(smollm2, TEST_LOAD, n_batch=0)
+        smollm2_engine.load(smollm2, LoadOptions(TEST_LOAD, n_batch=0))
     assert smollm2_engine.info is not None  # refused before anything was unloaded

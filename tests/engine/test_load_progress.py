@@ -10,16 +10,16 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.types import GenerationParams, LoadOptions, LoadParams, Message, Role
+from app.core.types import GenerationParams, LoadOptions, Message, ModelInfo, Role
 from app.engine.llama_engine import LlamaEngine
-from app.engine.loading import LoadCancelled
+from app.engine.protocol import LoadCancelled, ProgressCallback
 from app.qt.engine_worker import EngineController, ProgressThrottle
 from tests.conftest import TEST_LOAD
 
@@ -38,7 +38,7 @@ def test_progress_rises_from_0_to_1_in_many_steps(smollm2: Path) -> None:
     engine = LlamaEngine()
     seen: list[float] = []
     try:
-        engine.load(smollm2, TEST_LOAD, on_progress=seen.append)
+        engine.load(smollm2, LoadOptions(TEST_LOAD), on_progress=seen.append)
     finally:
         engine.unload()
     assert seen[0] == 0.0 and seen[-1] == 1.0
@@ -59,14 +59,14 @@ def test_cancelling_a_load_aborts_it_and_frees_everything(smollm2: Path, caplog:
             cancel.set()  # as the controller does when a newer load replaces this one
 
     with caplog.at_level(logging.INFO, logger="llama.cpp"), pytest.raises(LoadCancelled):
-        engine.load(smollm2, TEST_LOAD, cancel=cancel, on_progress=on_progress)
+        engine.load(smollm2, LoadOptions(TEST_LOAD), cancel=cancel, on_progress=on_progress)
     assert "cancelled model load" in caplog.text, "llama.cpp itself stopped reading the weights"
     assert seen[-1][1], "the weights were being read when the load was cancelled"
     assert max(f for f, _ in seen) < 0.99, "llama.cpp stopped at the next tensor, not at the end"
     assert not mapped(smollm2), "nothing of the aborted load stays mapped"
     assert engine.info is None
     # The engine is usable afterwards.
-    engine.load(smollm2, TEST_LOAD)
+    engine.load(smollm2, LoadOptions(TEST_LOAD))
     assert engine.info is not None
     engine.unload()
 
@@ -77,7 +77,7 @@ def test_a_load_cancelled_before_it_starts_reads_nothing(smollm2: Path) -> None:
     cancel.set()
     seen: list[float] = []
     with pytest.raises(LoadCancelled):
-        engine.load(smollm2, TEST_LOAD, cancel=cancel, on_progress=seen.append)
+        engine.load(smollm2, LoadOptions(TEST_LOAD), cancel=cancel, on_progress=seen.append)
     assert seen == [0.0]
     assert engine.info is None
 
@@ -85,7 +85,7 @@ def test_a_load_cancelled_before_it_starts_reads_nothing(smollm2: Path) -> None:
 @needs_maps
 def test_switching_frees_the_old_model_before_the_new_one_loads(smollm2: Path, tiny_gpt_oss: Path) -> None:
     engine = LlamaEngine()
-    engine.load(smollm2, TEST_LOAD)
+    engine.load(smollm2, LoadOptions(TEST_LOAD))
     old = weakref.ref(engine._llm)
     assert mapped(smollm2)
     during_new_load: list[tuple[bool, bool]] = []
@@ -95,13 +95,13 @@ def test_switching_frees_the_old_model_before_the_new_one_loads(smollm2: Path, t
             during_new_load.append((mapped(smollm2), old() is not None))
 
     try:
-        engine.load(tiny_gpt_oss, TEST_LOAD, on_progress=on_progress)
+        engine.load(tiny_gpt_oss, LoadOptions(TEST_LOAD), on_progress=on_progress)
         assert during_new_load, "the new model's weights were reported"
         assert not any(smollm2_mapped for smollm2_mapped, _ in during_new_load), "the old model was unmapped first"
         assert not any(alive for _, alive in during_new_load), "the old Llama (and its logits buffers) was gone"
         assert mapped(tiny_gpt_oss)
         # And back: the first model loads again and answers.
-        engine.load(smollm2, TEST_LOAD)
+        engine.load(smollm2, LoadOptions(TEST_LOAD))
         assert not mapped(tiny_gpt_oss)
         reply = engine.generate([Message(Role.USER, "Hi!")], GenerationParams(max_tokens=4, temperature=0.0))
         assert reply.stats.completion_tokens > 0
@@ -138,9 +138,9 @@ class GatedEngine(LlamaEngine):
         self.holding = threading.Event()
         self.outcomes: list[tuple[str, str]] = []
 
-    def load(self, path: str | Path, params: LoadParams | None = None, **kwargs: Any) -> Any:
+    def load(self, path: str | Path, options: LoadOptions = LoadOptions(), **kwargs: Any) -> ModelInfo:
         cancel: threading.Event = kwargs["cancel"]
-        report: Callable[[float], None] = kwargs["on_progress"]
+        report: ProgressCallback = kwargs["on_progress"]
         gate = str(path) == self.hold and not self.holding.is_set()
 
         def on_progress(fraction: float) -> None:
@@ -150,7 +150,7 @@ class GatedEngine(LlamaEngine):
                 assert cancel.wait(30), "the test never replaced the held load"
 
         try:
-            info = super().load(path, params, **{**kwargs, "on_progress": on_progress})
+            info = super().load(path, options, **{**kwargs, "on_progress": on_progress})
         except LoadCancelled:
             self.outcomes.append((str(path), "cancelled"))
             raise

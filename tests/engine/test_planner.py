@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from app.core.types import GenerationParams, LoadParams, Message, Role
+from app.core.types import GenerationParams, LoadOptions, LoadParams, Message, Role
+from app.devtools.replicas import write_gpt_oss_replica
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import GIB, parse_size, simulated_machine
 from app.engine.llama_engine import LlamaEngine
 from app.engine.loading import OutOfMemoryError
 from app.engine.model_layout import model_layout
 from app.engine.planner import compute_buffer, kv_bytes, plan
-from app.devtools.replicas import write_gpt_oss_replica
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,7 +122,7 @@ def test_expert_offload_loads_and_runs_on_the_tiny_gpt_oss(
 ) -> None:
     engine = LlamaEngine()
     with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
-        engine.load(tiny_gpt_oss, LoadParams(n_ctx=512, n_batch=64, n_gpu_layers=-1, n_cpu_moe=2))
+        engine.load(tiny_gpt_oss, LoadOptions(LoadParams(n_ctx=512, n_batch=64, n_gpu_layers=-1, n_cpu_moe=2)))
     try:
         overridden = {m for m in caplog.messages if "buffer type overridden" in m}
         assert any("blk.0.ffn_gate_exps.weight" in m for m in overridden), caplog.text[-2000:]
@@ -151,7 +151,7 @@ def test_estimate_matches_llama_cpp_accounting(
     layout = model_layout(read_gguf_header(path))
     engine = LlamaEngine()
     with caplog.at_level(logging.DEBUG, logger="llama.cpp"):
-        info = engine.load(path, wanted_ctx=2048)
+        info = engine.load(path, LoadOptions(wanted_ctx=2048))
     engine.unload()
     assert info.plan and "CPU" in info.plan[0]
     mib = 1024**2
@@ -180,8 +180,8 @@ def test_a_load_that_runs_out_of_memory_fails_cleanly_and_the_engine_carries_on(
     huge_context = write_tiny_gpt_oss(tmp_path / "long-context.gguf", context_length=2**27)
     engine = LlamaEngine()
     with caplog.at_level(logging.WARNING), pytest.raises(OutOfMemoryError, match="Not enough memory"):
-        engine.load(huge_context, machine=simulated_machine(None, 4096 * GIB), wanted_ctx=2**27)
+        engine.load(huge_context, LoadOptions(wanted_ctx=2**27), machine=simulated_machine(None, 4096 * GIB))
     assert "retrying with" in caplog.text
     assert engine.info is None
-    assert engine.load(tiny_gpt_oss, LoadParams(n_ctx=512, n_batch=64)).architecture == "gpt-oss"
+    assert engine.load(tiny_gpt_oss, LoadOptions(LoadParams(n_ctx=512, n_batch=64))).architecture == "gpt-oss"
     engine.unload()

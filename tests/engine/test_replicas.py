@@ -17,9 +17,9 @@ import gguf
 import numpy as np
 import pytest
 
-from app.engine.gguf_header import GGUFHeader, read_gguf_header
-from tests.helpers import replicas
+from app.devtools import replicas
 from app.devtools.replicas import ReplicaSize, write_gpt_oss_replica
+from app.engine.gguf_header import GGUFHeader, read_gguf_header
 
 GIB = 2**30
 SIZES: tuple[ReplicaSize, ...] = ("20b", "120b")

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.engine.llama_engine import LlamaEngine
 from app.qt.engine_worker import EngineController
 from tests.helpers.scripted import ScriptedEngine
 
 
 @pytest.fixture
 def controller() -> Iterator[EngineController]:
-    controller = EngineController()
+    controller = EngineController(LlamaEngine())
     yield controller
     controller.shutdown()
 

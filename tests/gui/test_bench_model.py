@@ -19,10 +19,10 @@ from pathlib import Path
 
 from app.core.types import FinishReason, GenerationParams, Message, Role
 from app.devtools.bench_baseline import prompt_tokens, run_baseline
+from app.devtools.bench_model import format_table
 from app.engine.formats.base import PromptPart
 from app.engine.llama_engine import LlamaEngine
 from app.ui.app import STARTUP_PROBE_ENV
-from app.devtools.bench_model import format_table
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT = (Message(Role.SYSTEM, "You are a helpful assistant."), Message(Role.USER, "Tell me a story about the sea."))

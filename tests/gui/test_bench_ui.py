@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.types import FinishReason, GenerationParams, Message, Role
-from app.engine.formats.base import Delta
-from app.engine.loading import LoadCancelled
-from app.devtools.synthetic import SyntheticEngine, SyntheticReply, markdown_reply, split_tokens
-from app.qt.engine_worker import EngineController
+from app.core.errors import UserError
+from app.core.types import Delta, FinishReason, GenerationParams, LoadOptions, Message, Role
 from app.devtools.bench_ui import format_table, percentile
+from app.devtools.synthetic import SyntheticEngine, SyntheticReply, markdown_reply, split_tokens
+from app.engine.formats.harmony import GPT_OSS_SAMPLING
+from app.engine.protocol import LoadCancelled
+from app.qt.engine_worker import EngineController
 
 ROOT = Path(__file__).resolve().parents[2]
 REPLY = SyntheticReply("## Answer\n\nUse `pathlib`:\n\n```python\nprint(Path.home())\n```\n", "The user asks. Answer.")
@@ -46,14 +47,19 @@ def test_markdown_reply_has_the_requested_size_and_the_hard_parts() -> None:
 def test_loads_without_a_file_and_reports_progress() -> None:
     engine = SyntheticEngine(REPLY)
     progress: list[float] = []
-    info = engine.load("/nowhere/gpt-oss-20b-mxfp4.gguf", on_progress=progress.append, some_future_option=1)
-    assert info.name == "gpt-oss-20b" and info.chat_format == "harmony"
+    info = engine.load("/nowhere/gpt-oss-20b-mxfp4.gguf", on_progress=progress.append)
+    assert info.name == "gpt-oss-20b" and info.chat_format.startswith("harmony")
+    assert info.default_params == GPT_OSS_SAMPLING  # the one recommended sampling, the harmony format's
     assert info.supports_reasoning_effort and info.n_ctx == 32_768 and info.plan
     assert info.path == str(Path("/nowhere/gpt-oss-20b-mxfp4.gguf"))
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)
     engine.unload()
     assert engine.info is None
-    assert engine.load("gpt-oss-20b-mxfp4.gguf", n_batch=256, n_threads=0).load_params.n_batch == 256
+    info = engine.load("gpt-oss-20b-mxfp4.gguf", LoadOptions(wanted_ctx=8192, n_batch=256))
+    assert (info.n_ctx, info.load_params.n_ctx, info.load_params.n_batch) == (8192, 8192, 256)
+    with pytest.raises(UserError, match="threads must be at least 1"):  # refused as the real engine refuses it
+        engine.load("gpt-oss-20b-mxfp4.gguf", LoadOptions(n_threads=0))
+    assert engine.info == info  # and the model stays
     replaced = threading.Event()
     replaced.set()
     with pytest.raises(LoadCancelled):

@@ -21,13 +21,12 @@ from app.devtools.synthetic import SyntheticEngine, SyntheticReply
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 from app.qt.engine_worker import EngineController
-from app.ui.app import FileOpenHandler, build_main_window
+from app.ui.app import FileOpenHandler
 from app.ui.chat.items import ChatItem
 from app.ui.main_window import MainWindow
+from tests.helpers.gui import TIMEOUT_MS, open_window, say
 from tests.helpers.scripted import ScriptedEngine, answer
 
-TIMEOUT_MS = 60_000
-SETTINGS = Settings(context_length=2048, max_tokens=400)
 CODE = 'def greet(name):\n    return f"Hello, {name}!"'
 MARKDOWN = (
     "## Greeting\n\nUse a function:\n\n```python\n" + CODE + "\n```\n\n"
@@ -45,31 +44,10 @@ def window(qtbot: QtBot, paths: AppPaths, controller: EngineController, tiny_gpt
     return open_window(qtbot, paths, controller, tiny_gpt_oss)
 
 
-def open_window(
-    qtbot: QtBot, paths: AppPaths, controller: EngineController, model: Path, settings: Settings = SETTINGS
-) -> MainWindow:
-    main = build_main_window(paths, settings, controller)
-    qtbot.addWidget(main)
-    main.resize(1000, 760)
-    main.show()
-    if controller.model is None:
-        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
-            main.load_model(str(model))
-    return main
-
-
-def say(
-    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController, text: str, reply: str
-) -> None:
-    engine.script.append(reply)
-    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
-        window.send_message(text)
-
-
 def point_of(window: MainWindow, item: ChatItem, kind: str) -> QPoint:
     """A viewport point over part of an item: "code-copy", "link" or "text"."""
     view = window.chat_view
-    view.scrollTo(view.model().index(view.model_.items.index(item), 0))
+    view.scrollTo(view.model_.index_of(item))
     rect = view.item_rect(item)
     for y in range(rect.top(), rect.bottom(), 3):
         for x in range(rect.left(), rect.right(), 4):
@@ -99,8 +77,8 @@ class _Browser(QObject):
 def test_markdown_reply_with_code_copy_link_and_selection(
     qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
 ) -> None:
-    say(qtbot, window, engine, controller, "How do I greet someone in Python?", answer(MARKDOWN))
-    reply = window.chat_view.bubbles[-1]
+    say(qtbot, window, controller, engine, "How do I greet someone in Python?", answer(MARKDOWN))
+    reply = window.chat_view.items[-1]
     assert reply.text == MARKDOWN
     document = window.chat_view.painter.document(reply, "content")
     assert document.toPlainText().startswith("Greeting")  # rendered, not shown as "## Greeting"
@@ -134,12 +112,12 @@ def test_markdown_reply_with_code_copy_link_and_selection(
 def test_message_actions_by_keyboard(
     qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
 ) -> None:
-    say(qtbot, window, engine, controller, "Name a colour", answer("Blue.", "Any colour works."))
-    say(qtbot, window, engine, controller, "Another?", answer("Green."))
+    say(qtbot, window, controller, engine, "Name a colour", answer("Blue.", "Any colour works."))
+    say(qtbot, window, controller, engine, "Another?", answer("Green."))
     view = window.chat_view
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_End)
-    assert view.current_item() is view.bubbles[-1]
+    assert view.current_item() is view.items[-1]
 
     # C copies the message as Markdown; R writes another version of the reply.
     qtbot.keyClick(view, Qt.Key.Key_C)
@@ -147,11 +125,11 @@ def test_message_actions_by_keyboard(
     engine.script.append(answer("Red."))
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         qtbot.keyClick(view, Qt.Key.Key_R)
-    assert [b.text for b in view.bubbles] == ["Name a colour", "Blue.", "Another?", "Red."]
+    assert [b.text for b in view.items] == ["Name a colour", "Blue.", "Another?", "Red."]
     view.setFocus()
     qtbot.keyClick(view, Qt.Key.Key_End)
     qtbot.keyClick(view, Qt.Key.Key_Left)  # the previous version
-    assert view.bubbles[-1].text == "Green."
+    assert view.items[-1].text == "Green."
 
     # Up to the first reply; T opens its thinking; the menu key lists every action.
     qtbot.keyClick(view, Qt.Key.Key_Home)
@@ -175,16 +153,16 @@ def test_message_actions_by_keyboard(
     qtbot.keyClick(view, Qt.Key.Key_Down)
     qtbot.keyClick(view, Qt.Key.Key_Delete)
     assert asked == ["Delete this reply and the 2 messages after it? This cannot be undone."]
-    assert [b.text for b in view.bubbles] == ["Name a colour"]
+    assert [b.text for b in view.items] == ["Name a colour"]
     assert [m.content for m in window.store.path(window.current_id or 0)] == ["Name a colour"]
 
 
 def test_actions_by_mouse_copy_and_delete_with_details_on_hover(
     qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
 ) -> None:
-    say(qtbot, window, engine, controller, "Say hi", answer("**Hi** there."))
+    say(qtbot, window, controller, engine, "Say hi", answer("**Hi** there."))
     view = window.chat_view
-    reply = view.bubbles[-1]
+    reply = view.items[-1]
     assert "tokens/s" in reply.meta and "First token after" in reply.details and "Prompt:" in reply.details
     copy_point = view.action_point(reply, "copy")
     assert copy_point is not None
@@ -195,22 +173,22 @@ def test_actions_by_mouse_copy_and_delete_with_details_on_hover(
     delete_point = view.action_point(reply, "delete")
     assert delete_point is not None
     click(qtbot, window, delete_point)
-    assert len(view.bubbles) == 2  # asked, and the answer was no
+    assert len(view.items) == 2  # asked, and the answer was no
     window.confirm = lambda *_: True  # type: ignore[method-assign]
     click(qtbot, window, delete_point)
-    assert [b.text for b in view.bubbles] == ["Say hi"]
+    assert [b.text for b in view.items] == ["Say hi"]
 
 
 def test_streaming_follows_the_bottom_until_the_reader_scrolls_up(
     qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
 ) -> None:
     for i in range(8):
-        say(qtbot, window, engine, controller, f"Question {i}", answer(f"Answer {i}. " + "Some words here. " * 30))
+        say(qtbot, window, controller, engine, f"Question {i}", answer(f"Answer {i}. " + "Some words here. " * 30))
     view = window.chat_view
     bar = view.verticalScrollBar()
     assert bar.maximum() > 0 and bar.value() == bar.maximum() and view.following
     view.doItemsLayout()
-    earlier = [item._render.layout for item in view.bubbles]  # type: ignore[attr-defined]
+    earlier = [item._render.layout for item in view.items]  # type: ignore[attr-defined]
 
     engine.script.append(answer("Streaming " + "more text arrives " * 120))
     chunks = 0
@@ -227,14 +205,14 @@ def test_streaming_follows_the_bottom_until_the_reader_scrolls_up(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_message("Tell me more")
     assert scrolled
-    streamed = view.bubbles[-1]  # finished: one document again, the whole reply rendered at once
+    streamed = view.items[-1]  # finished: one document again, the whole reply rendered at once
     view.doItemsLayout()
     assert not streamed.streaming and not streamed._render.tail_shown  # type: ignore[attr-defined]
     assert view.painter.document(streamed, "content").toPlainText().startswith("Streaming more text arrives")
     qtbot.waitUntil(lambda: view.jump_button.isVisible())
     assert bar.value() == 0 and not view.following  # the view stayed where the reader was
     # Only the growing reply was laid out again: the messages above kept their layouts.
-    assert [item._render.layout for item in view.bubbles[: len(earlier)]] == earlier  # type: ignore[attr-defined]
+    assert [item._render.layout for item in view.items[: len(earlier)]] == earlier  # type: ignore[attr-defined]
     qtbot.mouseClick(view.jump_button, Qt.MouseButton.LeftButton)
     assert bar.value() == bar.maximum() and view.following and not view.jump_button.isVisible()
 
@@ -244,11 +222,11 @@ def test_context_meter_and_the_warning_before_it_is_full(
 ) -> None:
     window = open_window(qtbot, paths, controller, tiny_gpt_oss, Settings(context_length=1024, max_tokens=900))
     assert controller.model is not None and controller.model.n_ctx == 1024
-    say(qtbot, window, engine, controller, "Hello", answer("Hi."))
+    say(qtbot, window, controller, engine, "Hello", answer("Hi."))
     meter = window.context_meter
     assert meter.isVisible() and 0 < meter.used < 0.5 * 1024 and meter.total == 1024 and meter.level == "ok"
     assert not window.context_banner.isVisible()
-    say(qtbot, window, engine, controller, "Tell me a story", answer("Once upon a time " + "there was a fox. " * 120))
+    say(qtbot, window, controller, engine, "Tell me a story", answer("Once upon a time " + "there was a fox. " * 120))
     assert meter.used >= 0.85 * 1024 and meter.level in ("warn", "full")
     assert window.context_banner.isVisible() and "context" in window.context_banner.text
     window.context_banner.action_triggered.emit("new")  # "New chat" starts fresh
@@ -270,9 +248,7 @@ def test_shortcuts_and_the_window_remembers_its_layout(
     saved = load_settings(paths.settings_file)
     assert saved.window_geometry and saved.window_state
 
-    again = build_main_window(paths, saved, controller)
-    qtbot.addWidget(again)
-    again.show()
+    again = open_window(qtbot, paths, controller, settings=saved, size=None)  # the size comes from the settings
     assert again.size() == size
     assert window.minimumSizeHint().width() <= 800  # fits a small laptop screen
     assert again.splitter.sizes()[0] == 180
@@ -281,20 +257,20 @@ def test_shortcuts_and_the_window_remembers_its_layout(
 def test_up_in_an_empty_composer_edits_the_last_message(
     qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
 ) -> None:
-    say(qtbot, window, engine, controller, "First question", answer("First answer."))
-    say(qtbot, window, engine, controller, "Second question", answer("Second answer."))
+    say(qtbot, window, controller, engine, "First question", answer("First answer."))
+    say(qtbot, window, controller, engine, "Second question", answer("Second answer."))
     window.composer.setFocus()
     qtbot.keyClick(window.composer, Qt.Key.Key_Up)
     assert window.composer.toPlainText() == "Second question" and window.edit_hint.isVisible()
-    assert window.chat_view.bubbles[-2].role == Role.USER
+    assert window.chat_view.items[-2].role == Role.USER
 
 
 def test_the_context_menu_offers_every_action(
     qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
 ) -> None:
-    say(qtbot, window, engine, controller, "Hi", answer("Hello."))
+    say(qtbot, window, controller, engine, "Hi", answer("Hello."))
     view = window.chat_view
-    menu = view.context_menu(view.bubbles[0])
+    menu = view.context_menu(view.items[0])
     assert isinstance(menu, QMenu)
     assert [a.text() for a in menu.actions() if a.text()] == ["Copy message", "Edit and resend", "Delete…"]
 
@@ -302,9 +278,7 @@ def test_the_context_menu_offers_every_action(
 def test_the_welcome_shows_without_a_model_and_gives_way_to_the_chat_as_it_loads(
     qtbot: QtBot, paths: AppPaths, controller: EngineController, tiny_gpt_oss: Path
 ) -> None:
-    main = build_main_window(paths, SETTINGS, controller)
-    qtbot.addWidget(main)
-    main.show()
+    main = open_window(qtbot, paths, controller)  # no model yet
     qtbot.waitUntil(lambda: main.first_run is not None, timeout=TIMEOUT_MS)
     assert main.first_run is not None and main.chat_area.currentWidget() is main.first_run
     shown: list[str] = []
@@ -335,7 +309,7 @@ def test_deleting_all_data_while_a_reply_streams_drops_it_without_an_error(
         qtbot.waitUntil(lambda: not controller.busy, timeout=TIMEOUT_MS)
         qtbot.wait(50)  # the model thread's last signals
         assert not main.error_banner.isVisible(), main.error_banner.text
-        assert main.store.count_conversations() == 0 and main.current_id is None and main.chat_view.bubbles == []
+        assert main.store.count_conversations() == 0 and main.current_id is None and main.chat_view.items == []
         saved = load_settings(paths.settings_file)
         assert saved.recent_models == () and saved.last_model_path == ""
         settings.close()

@@ -14,7 +14,7 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
-from app.core.settings import Settings
+from app.devtools.fake_hub import FakeRepo, serve_fake_hub
 from app.engine.hardware import GIB, Machine, simulated_machine
 from app.hub.download_queue import DownloadState
 from app.hub.library import ImportMode
@@ -22,9 +22,9 @@ from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.ui.first_run.panel import FirstRunPanel
 from app.ui.theme import apply_theme, colours
-from app.devtools.fake_hub import FakeRepo, serve_fake_hub
 
 RTX_16GB = Machine("NVIDIA GeForce RTX 4070 Ti", 16 * GIB, 15 * GIB, 32 * GIB, 26 * GIB)
 LAPTOP_8GB_GPU = Machine("NVIDIA GeForce RTX 4060 Laptop GPU", 8 * GIB, int(7.5 * GIB), 16 * GIB, 11 * GIB)
@@ -70,7 +70,9 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make_models(paths: AppPaths, qtbot: QtBot, machine: Machine, endpoint: str = NOWHERE) -> ModelsController:
-    models = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=endpoint, machine=machine)
+    models = ModelsController(
+        paths, SettingsController(paths.settings_file), MemorySecretStore(), endpoint=endpoint, machine=machine
+    )
     with qtbot.waitSignal(models.installed_changed, timeout=20_000):
         models.start()
     return models
@@ -165,7 +167,9 @@ def test_models_on_disk_are_listed_and_use_loads_them(
     lm_studio.mkdir(parents=True)
     found = shutil.copy(tiny_gpt_oss, lm_studio / "gpt-oss-20b-MXFP4.gguf")
     installed = shutil.copy(smollm2, tmp_path / "Other-Model-Q4_1.gguf")  # a file Moss already uses in place
-    models = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=NOWHERE, machine=RTX_16GB)
+    models = ModelsController(
+        paths, SettingsController(paths.settings_file), MemorySecretStore(), endpoint=NOWHERE, machine=RTX_16GB
+    )
     models.library.import_model(Path(installed), ImportMode.IN_PLACE)
     with qtbot.waitSignal(models.installed_changed, timeout=20_000):
         models.start()

@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 from pytestqt.qtbot import QtBot
 
+from app.core.errors import UserError
 from app.core.history import MessageStatus
 from app.core.settings import Settings
-from app.core.types import Role
+from app.core.types import FinishReason, Role
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.storage.history import HistoryStore
-from app.ui.app import build_main_window
-from app.ui.chat.items import ChatItem
 from app.ui.chat.history import EARLIER_STEP, WINDOW
+from app.ui.chat.items import ChatItem
 from app.ui.main_window import MainWindow
 from tests.helpers.chatgpt_export import trip_conversation, write_export
+from tests.helpers.gui import TIMEOUT_MS, open_window, say
 from tests.helpers.scripted import ScriptedEngine, answer
-
-TIMEOUT_MS = 60_000
-SETTINGS = Settings(context_length=2048, max_tokens=200)
 
 
 @pytest.fixture
@@ -37,32 +36,8 @@ def controller(scripted_controller: EngineController) -> EngineController:
     return scripted_controller  # replies follow engine.script
 
 
-def open_window(
-    qtbot: QtBot,
-    paths: AppPaths,
-    controller: EngineController,
-    model: Path | None = None,
-    settings: Settings = SETTINGS,
-) -> MainWindow:
-    window = build_main_window(paths, settings, controller)
-    qtbot.addWidget(window)
-    window.show()
-    if model is not None and controller.model is None:
-        with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
-            window.load_model(str(model))
-    return window
-
-
-def say(
-    qtbot: QtBot, window: MainWindow, controller: EngineController, engine: ScriptedEngine, text: str, reply: str
-) -> None:
-    engine.script.append(reply)
-    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
-        window.send_message(text)
-
-
 def shown(window: MainWindow) -> list[str]:
-    return [b.text for b in window.chat_view.bubbles]
+    return [b.text for b in window.chat_view.items]
 
 
 def version(item: ChatItem) -> str:
@@ -72,8 +47,8 @@ def version(item: ChatItem) -> str:
 def click_action(qtbot: QtBot, window: MainWindow, index: int, name: str) -> None:
     """Click one of a shown message's actions with the mouse, as a person would."""
     view = window.chat_view
-    item = view.bubbles[index]
-    view.scrollTo(view.model().index(view.model_.items.index(item), 0))
+    item = view.items[index]
+    view.scrollTo(view.model_.index_of(item))
     point = view.action_point(item, name)
     assert point is not None, f"no {name} on message {index}"
     qtbot.mouseMove(view.viewport(), point)
@@ -94,7 +69,7 @@ def test_a_conversation_with_versions_and_reasoning_survives_a_restart(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         click_action(qtbot, window, 1, "regenerate")
     assert shown(window) == ["Name a fruit", "Banana."]
-    assert version(window.chat_view.bubbles[1]) == "2/2"
+    assert version(window.chat_view.items[1]) == "2/2"
     # "<" brings back Apple and the rest of that branch.
     click_action(qtbot, window, 1, "previous")
     assert shown(window) == ["Name a fruit", "Apple.", "Another?", "Pear."]
@@ -107,7 +82,7 @@ def test_a_conversation_with_versions_and_reasoning_survives_a_restart(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_button.click()
     assert shown(window) == ["Name a vegetable", "Carrot."]
-    assert version(window.chat_view.bubbles[0]) == "2/2"
+    assert version(window.chat_view.items[0]) == "2/2"
     assert "Name a fruit" not in engine.prompts[-1]  # the edited branch does not see the old question
     click_action(qtbot, window, 0, "previous")  # back to the fruit, Apple branch remembered
     assert shown(window) == ["Name a fruit", "Apple.", "Another?", "Pear."]
@@ -115,13 +90,111 @@ def test_a_conversation_with_versions_and_reasoning_survives_a_restart(
 
     # A new window over the same history: the chat is listed, opens on the branch last chosen, with reasoning.
     again = open_window(qtbot, paths, controller)
-    assert again.current_id is None and again.chat_view.bubbles == []
+    assert again.current_id is None and again.chat_view.items == []
     item = again.sidebar.item_for(conversation_id)
     assert item is not None and item.text() == "Name a fruit"
     again.conversation_list.setCurrentItem(item)
     assert shown(again) == ["Name a fruit", "Apple.", "Another?", "Pear."]
-    assert again.chat_view.bubbles[1].thinking.text == "Pick a common one."
-    assert version(again.chat_view.bubbles[1]) == "1/2"
+    assert again.chat_view.items[1].thinking.text == "Pick a common one."
+    assert version(again.chat_view.items[1]) == "1/2"
+
+
+# A reply that thinks, then tries a tool: <|call|> ends it, with no answer text.
+TOOL_CALL = (
+    "<|channel|>analysis<|message|>They want the weather.<|end|>"
+    '<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json<|message|>{"city":"Paris"}'
+    "<|call|>"
+)
+
+
+def test_a_reply_reads_the_same_when_it_finishes_and_when_its_chat_is_reopened(
+    qtbot: QtBot, paths: AppPaths, controller: EngineController, engine: ScriptedEngine, tiny_gpt_oss: Path
+) -> None:
+    """The line under a reply and its tooltip, with what only the finished reply knew (messages left out to
+    fit the context, a tool it tried), are the same live and after a restart: both come from the history."""
+    window = open_window(qtbot, paths, controller, tiny_gpt_oss, Settings(context_length=1024, max_tokens=200))
+    store = window.store
+    conversation_id = store.create_conversation(model="tiny").id
+    parent = None
+    for n in range(12):  # far longer than the context: the oldest exchanges must be left out
+        question = store.add_message(conversation_id, parent, Role.USER, f"Tell me fact {n}. " + "Why? " * 40)
+        parent = store.add_message(conversation_id, question.id, Role.ASSISTANT, f"Fact {n}. " + "Because. " * 40).id
+    window.open_conversation(conversation_id)
+    engine.script.append(TOOL_CALL)
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS) as finished:
+        window.send_message("What is the weather in Paris?")
+    result = finished.args[1]
+    assert result.dropped_messages > 0 and result.tool_calls == ('functions.get_weather({"city":"Paris"})',)
+    live = window.chat_view.items[-1]
+    assert f"{result.dropped_messages} earlier messages left out to fit the context" in live.meta
+    assert 'tried to use a tool, which Moss does not offer yet: functions.get_weather({"city":"Paris"})' in live.meta
+    assert f"Left out to fit the context: {result.dropped_messages} earlier messages" in live.details
+    assert "Tools it tried to use" in live.details and "Ended: finished" in live.details
+    window.close()
+
+    again = open_window(qtbot, paths, controller)
+    again.open_conversation(conversation_id)
+    reopened = again.chat_view.items[-1]
+    assert (reopened.meta, reopened.details) == (live.meta, live.details)
+    assert reopened.thinking.text == "They want the weather."
+
+
+class FailingEngine(ScriptedEngine):
+    """A real engine that fails part-way through a reply, as one can (memory gone, a device lost): the pieces of
+    answer before the ``fail_at``-th reach the window, then generating raises (never when it is negative)."""
+
+    def __init__(self, fail_at: int) -> None:
+        super().__init__()
+        self.fail_at = fail_at
+
+    def generate(self, messages: Any, params: Any = None, **options: Any) -> Any:
+        forward = options["on_delta"]
+        pieces = 0
+
+        def on_delta(delta: Any) -> None:
+            nonlocal pieces
+            if delta.kind == "content":
+                if pieces == self.fail_at:
+                    raise UserError("The model stopped: the graphics card ran out of memory.")
+                pieces += 1
+            forward(delta)
+
+        return super().generate(messages, params, **(options | {"on_delta": on_delta}))
+
+
+@pytest.mark.parametrize("fail_at", [3, 0])
+def test_a_reply_that_fails_is_kept_as_failed_or_leaves_no_trace(
+    qtbot: QtBot, paths: AppPaths, tiny_gpt_oss: Path, fail_at: int
+) -> None:
+    """What arrived of a failed reply is stored with the ERROR ending and reads the same after a restart; a reply
+    that failed before its first word is removed, on screen as in the history. The error itself is shown."""
+    engine = FailingEngine(fail_at=-1)  # the greeting goes through whole
+    controller = EngineController(engine=engine)
+    try:
+        window = open_window(qtbot, paths, controller, tiny_gpt_oss)
+        say(qtbot, window, controller, engine, "Hi", answer("Hello."))
+        conversation_id = window.current_id
+        assert conversation_id is not None
+        engine.script.append(answer("One two three four five six seven eight."))
+        engine.fail_at = fail_at
+        with qtbot.waitSignal(controller.reply_failed, timeout=TIMEOUT_MS):
+            window.send_message("Count")
+        assert window.error_banner.isVisible() and "ran out of memory" in window.error_banner.text
+        last = window.store.path(conversation_id)[-1]
+        if fail_at == 0:
+            assert last.role == Role.USER and shown(window)[-1] == "Count"
+            return
+        assert last.role == Role.ASSISTANT and last.content and last.facts.finish_reason is FinishReason.ERROR
+        live = window.chat_view.items[-1]
+        assert live.text == last.content and "failed before it finished" in live.meta
+        window.close()
+
+        again = open_window(qtbot, paths, controller)
+        again.open_conversation(conversation_id)
+        reopened = again.chat_view.items[-1]
+        assert (reopened.text, reopened.meta, reopened.details) == (live.text, live.meta, live.details)
+    finally:
+        controller.shutdown()
 
 
 def test_a_stopped_reply_is_kept_with_what_it_had_and_an_empty_one_leaves_no_trace(
@@ -144,8 +217,8 @@ def test_a_stopped_reply_is_kept_with_what_it_had_and_an_empty_one_leaves_no_tra
         window.send_message("Count words")
     last = store.path(conversation_id)[-1]
     assert last.role == Role.ASSISTANT and last.content and ("word " * 1500).startswith(last.content)
-    assert last.finish_reason == "cancelled"
-    assert last.status == MessageStatus.COMPLETE and "stopped" in window.chat_view.bubbles[-1].meta
+    assert last.facts.finish_reason == FinishReason.CANCELLED
+    assert last.status == MessageStatus.COMPLETE and "stopped" in window.chat_view.items[-1].meta
 
     engine.script.append(answer("never seen"))
     window.send_message("Again")
@@ -190,8 +263,8 @@ def test_search_opens_the_conversation_at_the_hit_and_ctrl_k_focuses_it(
     results.itemClicked.emit(results.item(row))
     # The hit is 150 messages from the end: more than a first screen, so the window grew to include it.
     assert window.current_id == target
-    bubble = next(b for b in window.chat_view.bubbles if "lighthouse" in b.text)
-    qtbot.waitUntil(lambda: bubble.found, timeout=2000)
+    item = next(b for b in window.chat_view.items if "lighthouse" in b.text)
+    qtbot.waitUntil(lambda: item.found, timeout=2000)
     assert window.chat_view.verticalScrollBar().value() < window.chat_view.verticalScrollBar().maximum()
 
 
@@ -203,8 +276,8 @@ def test_a_long_conversation_opens_at_its_end_and_shows_earlier_on_request(
     store.close()
     window = open_window(qtbot, paths, controller)
     window.open_conversation(long_id)
-    assert len(window.chat_view.bubbles) == WINDOW
-    assert window.chat_view.bubbles[-1].text == "message 999"
+    assert len(window.chat_view.items) == WINDOW
+    assert window.chat_view.items[-1].text == "message 999"
     view = window.chat_view
     assert view.earlier_count == 1000 - WINDOW
     first_row = view.model().index(0, 0)
@@ -212,8 +285,8 @@ def test_a_long_conversation_opens_at_its_end_and_shows_earlier_on_request(
     view.scrollToTop()
     qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(first_row).center())
     assert (
-        len(window.chat_view.bubbles) == WINDOW + EARLIER_STEP
-        and window.chat_view.bubbles[0].text == f"message {1000 - WINDOW - EARLIER_STEP}"
+        len(window.chat_view.items) == WINDOW + EARLIER_STEP
+        and window.chat_view.items[0].text == f"message {1000 - WINDOW - EARLIER_STEP}"
     )
 
 

@@ -13,20 +13,14 @@ from app.core.types import FinishReason, Role
 from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 from app.qt.engine_worker import EngineController
-from app.ui.app import build_main_window
 from app.ui.main_window import MainWindow
 from tests.helpers import bad_models
-
-TIMEOUT_MS = 60_000
+from tests.helpers.gui import TIMEOUT_MS, open_window
 
 
 @pytest.fixture
 def window(qtbot: QtBot, paths: AppPaths, controller: EngineController) -> MainWindow:
-    settings = Settings(context_length=2048, max_tokens=48)
-    main = build_main_window(paths, settings, controller)
-    qtbot.addWidget(main)
-    main.show()
-    return main
+    return open_window(qtbot, paths, controller, settings=Settings(context_length=2048, max_tokens=48), size=None)
 
 
 def load(qtbot: QtBot, window: MainWindow, controller: EngineController, path: Path) -> None:
@@ -55,7 +49,7 @@ def test_send_a_message_and_see_the_reply(
         assert window.stop_button.isVisible() and not window.send_button.isVisible()
     result = finished.args[1]
     assert chunks and "".join(chunks) == result.content
-    user, reply = window.chat_view.bubbles
+    user, reply = window.chat_view.items
     assert user.role == Role.USER and user.text == "What is the capital of France?"
     assert reply.role == Role.ASSISTANT and reply.text == result.content and reply.text.strip()
     assert "tokens" in window.speed_label.text()
@@ -70,7 +64,7 @@ def test_shift_enter_breaks_the_line_without_sending(qtbot: QtBot, window: MainW
     qtbot.keyClick(window.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ShiftModifier)
     qtbot.keyClicks(window.composer, "second")
     assert window.composer.toPlainText() == "first\nsecond"
-    assert window.chat_view.bubbles == []
+    assert window.chat_view.items == []
 
 
 def test_stop_a_reply(qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path) -> None:
@@ -83,7 +77,7 @@ def test_stop_a_reply(qtbot: QtBot, window: MainWindow, controller: EngineContro
     result = finished.args[1]
     assert result.finish_reason == FinishReason.CANCELLED
     assert result.stats.completion_tokens < 48
-    reply = window.chat_view.bubbles[-1]
+    reply = window.chat_view.items[-1]
     assert "stopped" in reply.meta
     assert not controller.busy
 
@@ -104,7 +98,7 @@ def test_a_bad_model_shows_an_error_and_the_app_carries_on(
 def test_sending_without_a_model_explains_what_to_do(qtbot: QtBot, window: MainWindow) -> None:
     window.send_message("hello")
     assert window.error_banner.isVisible() and "No model is loaded" in window.error_banner.text
-    assert window.chat_view.bubbles == []
+    assert window.chat_view.items == []
 
 
 def test_conversations_switch_and_keep_their_messages(
@@ -114,12 +108,12 @@ def test_conversations_switch_and_keep_their_messages(
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
         window.send_message("Say hello.")
     window.new_conversation()
-    assert window.chat_view.bubbles == [] and window.conversation_list.count() == 2  # heading + the chat
+    assert window.chat_view.items == [] and window.conversation_list.count() == 2  # heading + the chat
     window.new_conversation()  # an empty chat is not added to the history
     assert window.conversation_list.count() == 2 and window.current_id is None
     first = window.conversation_list.item(1)
     window.conversation_list.setCurrentItem(first)
-    assert [b.role for b in window.chat_view.bubbles] == [Role.USER, Role.ASSISTANT]
+    assert [b.role for b in window.chat_view.items] == [Role.USER, Role.ASSISTANT]
 
 
 def test_a_model_path_written_differently_still_loads(

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6.QtGui import (
+    QColor,
     QFontInfo,
+    QPalette,
     QTextBlock,
     QTextCharFormat,
     QTextDocument,
@@ -19,7 +21,10 @@ from PySide6.QtGui import (
     QTextListFormat,
     QTextTable,
 )
+from PySide6.QtWidgets import QWidget
+from pytestqt.qtbot import QtBot
 
+from app.ui.chat.look import current_look
 from app.ui.chat.markdown import (
     COPY_SCHEME,
     CodeBlock,
@@ -28,11 +33,12 @@ from app.ui.chat.markdown import (
     Rendered,
     render_markdown,
 )
+from app.ui.theme import colours
 
 pytestmark = pytest.mark.gui
 
-LIGHT = MarkdownStyle.light()
-DARK = MarkdownStyle.dark()
+LIGHT = MarkdownStyle.from_palette(colours("light"), is_dark=False)
+DARK = MarkdownStyle.from_palette(colours("dark"), is_dark=True)
 
 PYTHON = '''import csv
 from pathlib import Path
@@ -426,3 +432,17 @@ def test_empty_text() -> None:
     rendered = render_markdown("", LIGHT)
     assert rendered.code_blocks == ()
     assert re.sub(r"<[^>]+>", "", rendered.html) == ""
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+def test_the_chat_takes_its_markdown_colours_from_the_theme(qtbot: QtBot, mode: str) -> None:
+    """One palette: the theme's colours are the ones a message's Markdown is drawn with, in either mode."""
+    widget = QWidget()
+    qtbot.addWidget(widget)
+    palette = QPalette(widget.palette())
+    palette.setColor(QPalette.ColorRole.Base, QColor(colours(mode)["base"]))
+    widget.setPalette(palette)
+    style = current_look(widget).markdown
+    assert style == MarkdownStyle.from_palette(colours(mode), is_dark=mode == "dark")
+    html = render_markdown("See [the docs](https://example.org) and `code`.", style).html
+    assert f"color:{colours(mode)['link']}" in html and colours(mode)["inline_code_background"] in html

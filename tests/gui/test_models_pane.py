@@ -3,14 +3,17 @@ row, pause and resume, import, details, removal of the model in use, and the tok
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from pytestqt.qtbot import QtBot
 
-from app.core.settings import Settings
+from app.core.units import format_size
+from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from app.engine.hardware import simulated_machine
+from app.hub.catalog import CATALOG
 from app.hub.download_queue import DownloadState
 from app.hub.hub_client import TOKEN_KEY
 from app.hub.repo_files import RemoteModel
@@ -18,10 +21,10 @@ from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.storage.history import HistoryStore
 from app.ui.models.pane import ModelsPane
 from app.ui.settings.window import SettingsWindow
-from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 REPO = "ggml-org/tiny-gpt-oss-GGUF"
@@ -39,7 +42,7 @@ def hub(tmp_path: Path) -> Iterator[FakeHub]:
 def models(hub: FakeHub, paths: AppPaths, controller: EngineController, qtbot: QtBot) -> Iterator[ModelsController]:
     c = ModelsController(
         paths,
-        Settings(),
+        SettingsController(paths.settings_file),
         MemorySecretStore(),
         engine=controller,
         endpoint=hub.endpoint,
@@ -79,13 +82,18 @@ def test_search_then_download_shows_progress_and_lists_the_model(
     pane.remote.setCurrentItem(child)
     assert pane.download_button.isEnabled()
 
+    assert not pane.downloads.isVisibleTo(pane)  # no downloads, no section
     hub.throttle_bytes_per_s = 150_000
     pane.download_selected()
     qtbot.waitUntil(lambda: any(r.bar.value() > 0 for r in pane.downloads.rows.values()), timeout=20_000)
     (row,) = pane.downloads.rows.values()
-    assert pane.downloads.isVisible() or not pane.isVisible()
-    assert "MB/s" in row.detail.text() or "of" in row.detail.text()
-    assert row.buttons["pause"].isVisibleTo(row)
+    assert pane.downloads.isVisibleTo(pane)
+    assert row.title.text() == f"tiny-gpt-oss-MXFP4  ·  {REPO}"
+    # Once the speed is known, the row says how much of how much, how fast, and how long is left.
+    qtbot.waitUntil(lambda: "MB/s" in row.detail.text(), timeout=20_000)
+    total = re.escape(format_size(len(hub.repos[REPO].files["tiny-gpt-oss-MXFP4.gguf"])))
+    assert re.fullmatch(rf"[\d.]+ MB of {total} · [\d.]+ MB/s · [\d a-z]+ left", row.detail.text()), row.detail.text()
+    assert row.buttons["pause"].isVisibleTo(row) and not row.buttons["resume"].isVisibleTo(row)
 
     models.pause(row.key)
     qtbot.waitUntil(lambda: "Paused" in row.detail.text(), timeout=10_000)
@@ -105,6 +113,7 @@ def test_import_details_and_remove_of_the_loaded_model(
     pane = ModelsPane(models)
     qtbot.addWidget(pane)
     source = write_tiny_gpt_oss(tmp_path / "Downloads" / "mine.gguf", seed=5)
+    source_size = source.stat().st_size
     _answer(pane, "Move")
     with qtbot.waitSignal(models.installed_changed, timeout=20_000):
         pane.import_paths([source])
@@ -122,7 +131,7 @@ def test_import_details_and_remove_of_the_loaded_model(
     asked = _answer(pane, "Delete")
     with qtbot.waitSignal(models.installed_changed, timeout=30_000):
         pane.remove_selected()
-    assert "frees" in asked[0]
+    assert asked == [f"Delete mine from the models folder? This frees {format_size(source_size)}."]
     assert controller.model is None and not Path(path).exists()
     assert pane.installed.topLevelItemCount() == 0
 
@@ -135,40 +144,52 @@ def test_catalog_offline_shows_what_it_last_knew_in_one_line(
     hub.set_offline(True)
     with qtbot.waitSignal(models.catalog_changed, timeout=30_000):
         pane.run_search()
-    assert pane.remote.topLevelItemCount() >= 2  # the curated entries, with their usual sizes
-    assert "gpt-oss-20b" in pane.remote.topLevelItem(0).text(0)  # type: ignore[union-attr]
+    rows = [pane.remote.topLevelItem(i) for i in range(pane.remote.topLevelItemCount())]
+    shown = [(item.text(0), item.text(2)) for item in rows if item is not None]
+    # The curated entries (gpt-oss-20b first), with their usual sizes.
+    assert shown == [(f"{e.family}  ·  {e.repo_id}", format_size(e.about_bytes)) for e in CATALOG]
+    assert shown[0][0].startswith("gpt-oss-20b")
     assert pane.error.isVisibleTo(pane) and "Could not reach" in pane.error.text
     assert pane.error.text.count("Could not reach") == 1
 
 
 def test_token_is_kept_in_the_secret_store_only(models: ModelsController, paths: AppPaths, qtbot: QtBot) -> None:
-    window = SettingsWindow(Settings(), paths, HistoryStore.open(paths.history_file), models)
+    window = SettingsWindow(
+        SettingsController(paths.settings_file), paths, HistoryStore.open(paths.history_file), models
+    )
     qtbot.addWidget(window)
     window.show_section("Privacy")
     privacy = window.privacy_pane
     privacy.token_edit.setText("hf_secret_value")
     privacy.save()
     assert models.has_token and models._secrets.get(TOKEN_KEY) == "hf_secret_value"
-    assert "session only" in privacy.status.text() or "forget it" in privacy.status.text()
+    # A MemorySecretStore, like a machine without a keychain: the person is told the token will not outlast Moss.
+    assert privacy.status.text() == (
+        "A token is saved (in memory (this session only)). "
+        "Note: in memory (this session only); Moss will forget it when it closes."
+    )
     assert privacy.token_edit.text() == ""
     for file in paths.config.parent.rglob("*"):
         if file.is_file():
             assert b"hf_secret_value" not in file.read_bytes(), file
     privacy.clear_button.click()
-    assert not models.has_token
+    assert not models.has_token and models._secrets.get(TOKEN_KEY) is None
+    assert privacy.status.text() == "No token saved." and not privacy.clear_button.isEnabled()
 
 
 def test_unfinished_downloads_come_back_paused(
     paths: AppPaths, hub: FakeHub, controller: EngineController, qtbot: QtBot
 ) -> None:
-    first = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=hub.endpoint)
+    first = ModelsController(paths, SettingsController(paths.settings_file), MemorySecretStore(), endpoint=hub.endpoint)
     listing = first.client().listing(REPO)
     model: RemoteModel = listing.models[0]
     hub.throttle_bytes_per_s = 100_000
     first.download(model, listing.commit)
     qtbot.waitUntil(lambda: any(s.done > 50_000 for s in first.queue.statuses()), timeout=20_000)
     first.shutdown()  # the app closes mid-download
-    second = ModelsController(paths, Settings(), MemorySecretStore(), endpoint=hub.endpoint)
+    second = ModelsController(
+        paths, SettingsController(paths.settings_file), MemorySecretStore(), endpoint=hub.endpoint
+    )
     with qtbot.waitSignal(second.download_changed, timeout=20_000):  # found off the GUI thread
         second.start()
     (status,) = second.queue.statuses()

@@ -1,5 +1,6 @@
-"""The settings window, offscreen: every section's controls emit the right Settings, "Apply and reload", presets,
-the theme applied live, "Delete all data" on a real history and real files, and About from the task pool."""
+"""The settings window, offscreen: every section's controls change the right settings through their one owner
+(which saves and announces each change), "Apply and reload", presets, the theme applied live, "Delete all data" on
+a real history and real files, and About from the task pool."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ from app.hub.hub_client import TOKEN_KEY
 from app.hub.library import ImportMode
 from app.platform.paths import AppPaths
 from app.platform.secrets import MemorySecretStore
+from app.platform.settings_store import load_settings
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.storage.history import HistoryStore
 from app.ui.settings.window import SettingsWindow
 from app.ui.theme import colours
@@ -60,15 +63,22 @@ def store(paths: AppPaths) -> Iterator[HistoryStore]:
 
 
 @pytest.fixture
-def emitted() -> list[Settings]:
-    return []
+def owner(paths: AppPaths) -> SettingsController:
+    return SettingsController(paths.settings_file)
 
 
 @pytest.fixture
-def window(qtbot: QtBot, paths: AppPaths, store: HistoryStore, emitted: list[Settings]) -> Iterator[SettingsWindow]:
-    settings_window = SettingsWindow(Settings(), paths, store)
+def emitted(owner: SettingsController) -> list[Settings]:
+    """The settings after each change the owner announced."""
+    changes: list[Settings] = []
+    owner.changed.connect(lambda settings, _before: changes.append(settings))
+    return changes
+
+
+@pytest.fixture
+def window(qtbot: QtBot, paths: AppPaths, store: HistoryStore, owner: SettingsController) -> Iterator[SettingsWindow]:
+    settings_window = SettingsWindow(owner, paths, store)
     qtbot.addWidget(settings_window)
-    settings_window.settings_changed.connect(emitted.append)
     settings_window.show()
     yield settings_window
     settings_window.tasks.wait()
@@ -139,7 +149,9 @@ def test_inference_shows_the_plan_and_starts_from_what_the_model_was_loaded_with
     assert pane.model_name.text() == "No model is loaded."
 
 
-def test_sampling_changes_emit_settings_at_once(window: SettingsWindow, emitted: list[Settings]) -> None:
+def test_sampling_changes_are_saved_at_once(
+    window: SettingsWindow, owner: SettingsController, emitted: list[Settings], paths: AppPaths
+) -> None:
     pane = window.inference_pane
     window.set_model(GPT_OSS)
     pane.recommended.setChecked(False)
@@ -158,18 +170,18 @@ def test_sampling_changes_emit_settings_at_once(window: SettingsWindow, emitted:
     assert not emitted[-1].sampling_custom
     assert emitted[-1].temperature == pytest.approx(0.55)  # the person's values are kept for next time
     assert pane.temperature.value() == 1.0  # and the model's are shown, as they are what runs
-    assert window.settings == emitted[-1]
+    assert owner.settings == emitted[-1] == load_settings(paths.settings_file)
     pane.recommended.setChecked(False)  # back to their own: their numbers, not the model's
     assert emitted[-1].sampling_custom and emitted[-1].temperature == pytest.approx(0.55)
     assert pane.temperature.value() == pytest.approx(0.55)
 
 
-def test_apply_and_reload_emits_the_loading_settings_then_asks_for_a_reload(
-    window: SettingsWindow, emitted: list[Settings]
+def test_apply_and_reload_saves_the_loading_settings_then_asks_for_a_reload(
+    window: SettingsWindow, owner: SettingsController, emitted: list[Settings]
 ) -> None:
     pane = window.inference_pane
     events: list[str] = []
-    window.settings_changed.connect(lambda s: events.append(f"settings ctx={s.context_length}"))
+    owner.changed.connect(lambda s, _before: events.append(f"settings ctx={s.context_length}"))
     window.reload_requested.connect(lambda: events.append("reload"))
     pane.manual.setChecked(True)
     pane.context.setValue(4096)
@@ -293,10 +305,10 @@ def test_about_fills_in_from_the_task_pool_and_copies_everything(
 
 
 @pytest.fixture
-def models(paths: AppPaths, qtbot: QtBot) -> Iterator[ModelsController]:
+def models(paths: AppPaths, owner: SettingsController, qtbot: QtBot) -> Iterator[ModelsController]:
     controller = ModelsController(
         paths,
-        Settings(),
+        owner,
         MemorySecretStore(),
         endpoint="http://127.0.0.1:9",  # nothing listens there: no Hub request can leave the machine
         machine=simulated_machine(8 * 2**30, 16 * 2**30),
@@ -343,6 +355,8 @@ def test_delete_all_data_erases_everything_and_respects_keeping_the_models(
     qtbot: QtBot,
     paths: AppPaths,
     store: HistoryStore,
+    owner: SettingsController,
+    emitted: list[Settings],
     models: ModelsController,
     log_handler: logging.Handler,
     tmp_path: Path,
@@ -355,10 +369,10 @@ def test_delete_all_data_erases_everything_and_respects_keeping_the_models(
     owned_file = next(row.model.path for row in models.rows if row.model.managed)
     usage = models.usage  # what the models folder holds before (the removal measures it again)
     assert usage > 0
-    window = SettingsWindow(Settings(theme="dark", temperature=0.2, models_dir=str(paths.models)), paths, store, models)
+    mine = {"theme": "dark", "temperature": 0.2, "recent_models": ("/m.gguf",), "window_state": "AAAA"}
+    owner.update(models_dir=str(paths.models), **mine)
+    window = SettingsWindow(owner, paths, store, models)
     qtbot.addWidget(window)
-    emitted: list[Settings] = []
-    window.settings_changed.connect(emitted.append)
     asked: list[tuple[str, str, str]] = []
 
     def answer(title: str, text: str, check: str) -> tuple[bool, bool]:
@@ -382,9 +396,12 @@ def test_delete_all_data_erases_everything_and_respects_keeping_the_models(
     assert not (paths.data / "history.db.v1-backup").exists()
     assert list(paths.cache.iterdir()) == []
     assert not models.has_token and models._secrets.get(TOKEN_KEY) is None
-    # Settings back to their defaults (the models folder stays where it is); the look follows.
-    assert emitted[-1] == Settings(models_dir=str(paths.models)) == window.settings
+    # Settings back to their defaults, the models used with them (the models folder and the window's place stay
+    # where they are); saved, and the look follows.
+    reset = Settings(models_dir=str(paths.models), window_state="AAAA")
+    assert emitted[-1] == reset == owner.settings == load_settings(paths.settings_file)
     assert window.appearance_pane.theme_buttons["system"].isChecked()
+    assert window.inference_pane.temperature.value() != pytest.approx(0.2)
     # Logging goes on, into a new file.
     logging.getLogger("moss.test").warning("after the reset")
     log_handler.flush()
@@ -410,3 +427,62 @@ def test_delete_all_data_cancelled_deletes_nothing(
     assert window.privacy_pane.confirm("", "", "")[1]  # even with the box ticked
     window.privacy_pane.delete_button.click()
     assert store.count_conversations() == 1 and emitted == []
+
+
+def test_the_owner_saves_and_announces_each_change_once(paths: AppPaths) -> None:
+    owner = SettingsController(paths.settings_file)
+    assert owner.settings == Settings()  # no file yet: the defaults
+    changes: list[tuple[Settings, Settings]] = []
+    owner.changed.connect(lambda settings, before: changes.append((settings, before)))
+    owner.update(theme="dark", max_tokens=1024)
+    ((now, before),) = changes
+    assert before == Settings() and now == Settings(theme="dark", max_tokens=1024) == owner.settings
+    assert load_settings(paths.settings_file) == now
+    owner.update(theme="dark")  # the same values: no change, nothing saved or announced
+    owner.submit(owner.settings)
+    assert len(changes) == 1
+    owner.submit(now.with_recent_model("/m.gguf"))  # a whole edited copy
+    assert load_settings(paths.settings_file).recent_models == ("/m.gguf",)
+    assert SettingsController(paths.settings_file).settings == owner.settings  # what the next start reads
+
+
+def test_a_settings_file_that_cannot_be_written_is_reported_and_the_change_still_applies(tmp_path: Path) -> None:
+    blocker = tmp_path / "config"
+    blocker.write_text("a file where the settings folder should be", encoding="utf-8")
+    owner = SettingsController(blocker / "settings.json", Settings())
+    failures: list[str] = []
+    owner.save_failed.connect(failures.append)
+    changed: list[Settings] = []
+    owner.changed.connect(lambda settings, _before: changed.append(settings))
+    owner.update(theme="dark")  # no exception: it is a slot's job that called it
+    assert len(failures) == 1 and "Could not save settings" in failures[0]
+    assert owner.settings.theme == "dark" and changed == [owner.settings]  # in use for this session
+
+
+def test_a_section_keeps_its_own_edits_and_shows_changes_made_elsewhere(
+    window: SettingsWindow, owner: SettingsController
+) -> None:
+    inference, chat = window.inference_pane, window.chat_pane
+    inference.manual.setChecked(True)
+    inference.context.setValue(2048)  # not applied yet
+    inference.recommended.setChecked(False)
+    inference.temperature.setValue(0.4)  # a sampling change is saved at once...
+    assert owner.settings.temperature == pytest.approx(0.4) and not owner.settings.manual_load
+    assert inference.manual.isChecked() and inference.context.value() == 2048  # ...and leaves those alone
+    assert inference.pending_note.isVisibleTo(inference)
+    chat.prompt.setPlainText("Half-typed instru")  # not saved until typing pauses
+    owner.submit(owner.settings.with_recent_model("/m.gguf"))  # the main window noted a model: none of theirs
+    assert chat.prompt.toPlainText() == "Half-typed instru" and inference.context.value() == 2048
+    owner.update(max_tokens=512, reasoning_effort="low")  # theirs, changed elsewhere: shown
+    assert inference.max_tokens.value() == 512 and chat.effort.currentData() == "low"
+
+
+def test_moving_the_models_folder_saves_it_in_the_settings(
+    qtbot: QtBot, paths: AppPaths, owner: SettingsController, models: ModelsController
+) -> None:
+    new_folder = paths.data.parent / "elsewhere" / "models"
+    with qtbot.waitSignal(models.folder_moved, timeout=20_000) as moved:
+        models.move_folder(new_folder)
+    assert moved.args == [str(new_folder.resolve())]
+    assert owner.settings.models_dir == str(new_folder.resolve()) == load_settings(paths.settings_file).models_dir
+    models.tasks.wait()

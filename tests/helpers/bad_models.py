@@ -23,6 +23,8 @@ from typing import BinaryIO
 import gguf
 import numpy as np
 
+from tests.helpers.gguf_writing import gguf_file
+
 UNKNOWN_ARCHITECTURE = "mossnet"
 
 
@@ -97,8 +99,7 @@ def write_vocab_only(folder: pathlib.Path) -> pathlib.Path:
     types += [gguf.TokenType.NORMAL] * len(pieces)
     scores = [0.0] * (3 + 256) + [-float(i) for i in range(len(pieces))]
 
-    writer = gguf.GGUFWriter(path, "llama")
-    try:
+    with gguf_file(path, "llama") as writer:
         writer.add_type(gguf.GGUFType.MODEL)
         writer.add_name("Moss test vocabulary")
         writer.add_file_type(gguf.LlamaFileType.ALL_F32)
@@ -121,11 +122,6 @@ def write_vocab_only(folder: pathlib.Path) -> pathlib.Path:
         writer.add_eos_token_id(2)
         writer.add_add_bos_token(True)
         writer.add_add_eos_token(False)
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
     return path
 
 
@@ -133,8 +129,7 @@ def write_unknown_architecture(folder: pathlib.Path) -> pathlib.Path:
     """A structurally valid GGUF (metadata and two F32 tensors) for an architecture llama.cpp lacks."""
     path = _prepare(folder) / f"{UNKNOWN_ARCHITECTURE}.gguf"
     rng = np.random.default_rng(0)
-    writer = gguf.GGUFWriter(path, UNKNOWN_ARCHITECTURE)
-    try:
+    with gguf_file(path, UNKNOWN_ARCHITECTURE) as writer:
         writer.add_type(gguf.GGUFType.MODEL)
         writer.add_name("MossNet (not a real architecture)")
         writer.add_file_type(gguf.LlamaFileType.ALL_F32)
@@ -143,11 +138,6 @@ def write_unknown_architecture(folder: pathlib.Path) -> pathlib.Path:
         writer.add_block_count(0)
         writer.add_tensor("token_embd.weight", rng.standard_normal((16, 8)).astype(np.float32))
         writer.add_tensor("output_norm.weight", np.ones(8, dtype=np.float32))
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
     return path
 
 

@@ -1,4 +1,5 @@
-"""Scripted replies from a real model: a logits processor that allows only the next token of a given text.
+"""Scripted replies from a real model: a logits processor that allows only the next token of a given text; and
+scripted stops: a cancel event that trips at an exact check.
 
 llama.cpp runs the real model (prefill, KV cache, sampling, EOG handling); only the choice of each token is
 forced, so the output is known and the parsing and plumbing behind it can be checked exactly.
@@ -6,7 +7,6 @@ forced, so the output is known and the parsing and plumbing behind it can be che
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from app.core.types import GenerationParams, GenerationResult, Message
-from app.engine.llama_engine import DeltaCallback, LlamaEngine
+from app.engine.llama_engine import LlamaEngine
 
 
 class ScriptedLogits:
@@ -45,24 +45,29 @@ class ScriptedEngine(LlamaEngine):
         self.lock = threading.Lock()
 
     def generate(
-        self,
-        messages: Sequence[Message],
-        params: GenerationParams | None = None,
-        *,
-        cancel: threading.Event | None = None,
-        on_delta: DeltaCallback | None = None,
-        today: dt.date | None = None,
-        logits_processor: Any = None,
+        self, messages: Sequence[Message], params: GenerationParams | None = None, **options: Any
     ) -> GenerationResult:
-        params = params or GenerationParams()
-        self.prompts.append(self.render_prompt(messages, today=today, reasoning_effort=params.reasoning_effort))
+        """LlamaEngine.generate (same keywords), the next scripted reply forced when there is one."""
+        effort = (params or GenerationParams()).reasoning_effort
+        self.prompts.append(self.render_prompt(messages, today=options.get("today"), reasoning_effort=effort))
         with self.lock:
             text = self.script.pop(0) if self.script else None
         if text is not None:
-            logits_processor = ScriptedLogits(self, text)
-        return super().generate(
-            messages, params, cancel=cancel, on_delta=on_delta, today=today, logits_processor=logits_processor
-        )
+            options["logits_processor"] = ScriptedLogits(self, text)
+        return super().generate(messages, params, **options)
+
+
+class StopAfter(threading.Event):
+    """A cancel event that reads as set from its ``n``-th check on: stops at an exact point, no timing."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.checks = 0
+        self._n = n
+
+    def is_set(self) -> bool:
+        self.checks += 1
+        return self.checks >= self._n or super().is_set()
 
 
 def answer(text: str, thinking: str = "") -> str:

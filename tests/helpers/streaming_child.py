@@ -10,6 +10,7 @@ import sys
 import time
 
 from app.core.settings import Settings
+from app.engine.llama_engine import LlamaEngine
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.ui.app import build_main_window, create_application
@@ -21,7 +22,7 @@ def main(data_dir: str, model: str) -> int:
     app = create_application()
     paths = AppPaths.resolve(data_dir)
     paths.ensure()
-    controller = EngineController()
+    controller = EngineController(LlamaEngine())
     window = build_main_window(paths, Settings(context_length=2048, max_tokens=1900), controller)
     window.show()
     received = 0

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.devtools.replicas import TEMPLATE_PATH
-
+from tests.helpers.gguf_writing import gguf_file
 
 N_LAYER = 2
 N_EMBD = 64
@@ -127,8 +127,7 @@ def write_tiny_gpt_oss(
     def ones(n: int) -> npt.NDArray[np.float32]:
         return np.ones(n, dtype=np.float32)
 
-    writer = gguf.GGUFWriter(path, arch, split_max_tensors=split_max_tensors)
-    try:
+    with gguf_file(path, arch, split_max_tensors=split_max_tensors) as writer:
         writer.add_type(gguf.GGUFType.MODEL)
         writer.add_name("Moss tiny gpt-oss (random weights, tests only)")
         writer.add_file_type(gguf.LlamaFileType.MOSTLY_MXFP4_MOE)
@@ -191,12 +190,6 @@ def write_tiny_gpt_oss(
                 weight = gguf.quants.quantize(rand(N_EXPERT, rows, cols), mxfp4)
                 writer.add_tensor(f"{blk}.{name}.weight", weight, raw_dtype=mxfp4)
                 writer.add_tensor(f"{blk}.{name}.bias", rand(N_EXPERT, rows))
-
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
     if split_max_tensors:
         return next(path.parent.glob(f"{path.stem}-00001-of-*.gguf"))
     return path

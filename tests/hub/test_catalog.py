@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from app.devtools.fake_hub import FakeRepo, serve_fake_hub
 from app.engine.hardware import simulated_machine
 from app.hub.catalog import CATALOG, CatalogCache, catalog_rows
 from app.hub.hub_client import HubClient
-from app.devtools.fake_hub import FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 

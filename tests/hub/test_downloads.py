@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from app.hub.download import (
     ChecksumError,
     DiskFullError,
@@ -28,7 +29,6 @@ from app.hub.download_queue import DownloadQueue, DownloadState, DownloadStatus
 from app.hub.hub_client import HubAccessError, HubClient, HubError, HubOfflineError
 from app.hub.library import ModelLibrary
 from app.hub.repo_files import RemoteModel, find_model
-from app.devtools.fake_hub import FakeHub, FakeRepo, serve_fake_hub
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 REPO = "ggml-org/tiny-gpt-oss-GGUF"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from app.devtools.replicas import write_gpt_oss_replica
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import GIB, Machine, simulated_machine
 from app.engine.model_layout import model_layout
 from app.hub.recommend import describe_machine, gpt_oss_layout, recommend
-from app.devtools.replicas import write_gpt_oss_replica
 
 
 @pytest.mark.parametrize(("family", "size"), [("gpt-oss-20b", "20b"), ("gpt-oss-120b", "120b")])

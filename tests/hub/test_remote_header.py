@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import ModelFileError, UserError
+from app.devtools.replicas import write_gpt_oss_replica
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import GIB, simulated_machine
 from app.engine.model_layout import model_layout
 from app.engine.planner import plan
 from app.hub.remote_header import read_remote_gguf_header
 from tests.helpers.http_server import serve_folder
-from app.devtools.replicas import write_gpt_oss_replica
 
 
 def test_the_header_of_a_12_gb_model_costs_a_few_megabytes(tmp_path: Path) -> None:

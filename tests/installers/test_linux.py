@@ -35,6 +35,22 @@ def _make_tarball(tmp_path: Path) -> Path:
     return tarball
 
 
+def _unpacked_package(tmp_path: Path) -> Path:
+    """The tarball's one folder, unpacked as a person would before running its install.sh."""
+    with tarfile.open(_make_tarball(tmp_path)) as archive:
+        archive.extractall(tmp_path / "unpacked", filter="tar")
+    (package,) = (tmp_path / "unpacked").iterdir()
+    return package
+
+
+def _desktop_entry(path: Path) -> configparser.SectionProxy:
+    """The [Desktop Entry] of a .desktop file, its keys as written (configparser would lower-case them)."""
+    desktop = configparser.ConfigParser(interpolation=None)
+    desktop.optionxform = str
+    desktop.read(path, encoding="utf-8")
+    return desktop["Desktop Entry"]
+
+
 @posix_only
 def test_tarball_holds_the_app_its_menu_entry_icon_and_installer(tmp_path: Path) -> None:
     tarball = _make_tarball(tmp_path)
@@ -50,10 +66,7 @@ def test_tarball_holds_the_app_its_menu_entry_icon_and_installer(tmp_path: Path)
     assert link.issym()
     assert link.linkname == "libllama.so"
 
-    desktop = configparser.ConfigParser(interpolation=None)
-    desktop.optionxform = str
-    desktop.read(INSTALLERS / "linux" / "moss.desktop", encoding="utf-8")
-    entry = desktop["Desktop Entry"]
+    entry = _desktop_entry(INSTALLERS / "linux" / "moss.desktop")
     assert entry["Type"] == "Application"
     assert entry["Icon"] == "moss"
     assert entry["Exec"].endswith(" %f")
@@ -96,10 +109,7 @@ def _wait_for(path: Path) -> str:
 
 @posix_only
 def test_install_sh_installs_the_menu_entry_icon_and_file_type(tmp_path: Path) -> None:
-    tarball = _make_tarball(tmp_path)
-    with tarfile.open(tarball) as archive:
-        archive.extractall(tmp_path / "unpacked", filter="tar")
-    (package,) = (tmp_path / "unpacked").iterdir()
+    package = _unpacked_package(tmp_path)
     home = tmp_path / "home with spaces and $dollar"  # a path the .desktop Exec line must quote and escape
     (home / ".local" / "share" / "Moss").mkdir(parents=True)
     (home / ".local" / "share" / "Moss" / "history.db").write_text("the person's conversations")
@@ -121,10 +131,7 @@ def test_install_sh_installs_the_menu_entry_icon_and_file_type(tmp_path: Path) -
     assert (share / "mime" / "packages" / "moss-gguf.xml").is_file()
     assert (home / ".local" / "bin" / "moss").resolve() == (prefix / "Moss" / "moss").resolve()
     desktop_file = share / "applications" / "moss.desktop"
-    desktop = configparser.ConfigParser(interpolation=None)
-    desktop.optionxform = str
-    desktop.read(desktop_file, encoding="utf-8")
-    entry = desktop["Desktop Entry"]
+    entry = _desktop_entry(desktop_file)
     assert entry["MimeType"] == "application/x-gguf;"
     command = _desktop_exec(entry["Exec"])
     assert command == [str(prefix / "moss-open"), "%f"]
@@ -150,10 +157,7 @@ def test_install_sh_installs_the_menu_entry_icon_and_file_type(tmp_path: Path) -
 
 @posix_only
 def test_install_sh_replaces_only_a_folder_that_holds_moss(tmp_path: Path) -> None:
-    tarball = _make_tarball(tmp_path)
-    with tarfile.open(tarball) as archive:
-        archive.extractall(tmp_path / "unpacked", filter="tar")
-    (package,) = (tmp_path / "unpacked").iterdir()
+    package = _unpacked_package(tmp_path)
     prefix = tmp_path / "someone's folder"
     (prefix / "Moss").mkdir(parents=True)
     (prefix / "Moss" / "thesis.txt").write_text("keep me")

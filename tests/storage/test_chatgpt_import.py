@@ -10,7 +10,7 @@ import pytest
 
 from app.core.errors import ImportFormatError
 from app.core.history import ImportedConversation, ImportedMessage, MessageStatus
-from app.core.types import Role
+from app.core.types import FinishReason, Role
 from app.storage.chatgpt_import import looks_like_chatgpt_export, parse_chatgpt_export
 from tests.helpers.chatgpt_export import (
     BASE_TIME,
@@ -175,8 +175,11 @@ def test_message_fields_model_time_and_finish_reason(tmp_path: Path) -> None:
     conversation = only(tmp_path, sample.data)
     by_key = {m.key: m for m in conversation.messages}
     n = sample.nodes
-    assert (by_key[n["plan1"]].finish_reason, by_key[n["plan2"]].finish_reason) == ("stop", "length")
-    assert by_key[n["ask"]].finish_reason is None and by_key[n["ask"]].model == ""
+    assert (by_key[n["plan1"]].facts.finish_reason, by_key[n["plan2"]].facts.finish_reason) == (
+        FinishReason.STOP,
+        FinishReason.LENGTH,
+    )
+    assert by_key[n["ask"]].facts.finish_reason is None and by_key[n["ask"]].model == ""
     assert (by_key[n["plan1"]].model, by_key[n["tower"]].model) == ("gpt-4o", "o1")
     assert by_key[n["ask"]].created_at == sample.data["mapping"][n["ask"]]["message"]["create_time"]
 

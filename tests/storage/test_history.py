@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import HistoryError
-from app.core.history import MessageStatus
-from app.core.types import Message, ReasoningEffort, Role
+from app.core.history import MessageStatus, ReplyFacts
+from app.core.types import FinishReason, Message, ReasoningEffort, Role
 from app.storage.history import HistoryStore
 from app.storage.search import match_expression, search, search_history
 
@@ -44,16 +44,8 @@ def test_a_conversation_survives_reopening_with_its_settings(tmp_path: Path) -> 
     )
     user = store.add_message(info.id, None, Role.USER, "Why is the sky blue?")
     reply = store.add_message(info.id, user.id, Role.ASSISTANT, "", status=MessageStatus.STREAMING, model="m")
-    store.finish_message(
-        reply.id,
-        "Rayleigh scattering.",
-        "Short wavelengths scatter more.",
-        finish_reason="stop",
-        prompt_tokens=20,
-        completion_tokens=5,
-        tokens_per_second=31.5,
-        ttft_s=0.25,
-    )
+    facts = ReplyFacts(20, 5, 31.5, 0.25, FinishReason.STOP, 4, ('functions.get_weather({"city":"Paris"})',))
+    store.finish_message(reply.id, "Rayleigh scattering.", "Short wavelengths scatter more.", facts)
     store.close()
 
     store = HistoryStore.open(path)
@@ -67,12 +59,7 @@ def test_a_conversation_survives_reopening_with_its_settings(tmp_path: Path) -> 
     assert info.message_count == 2
     [_question, answer] = store.path(info.id)
     assert answer.reasoning == "Short wavelengths scatter more." and answer.status == MessageStatus.COMPLETE
-    assert (answer.completion_tokens, answer.tokens_per_second, answer.ttft_s, answer.finish_reason) == (
-        5,
-        31.5,
-        0.25,
-        "stop",
-    )
+    assert answer.facts == facts
     assert store.snapshot(info.id) == (
         Message(Role.SYSTEM, "Be brief."),
         Message(Role.USER, "Why is the sky blue?"),

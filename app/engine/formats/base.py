@@ -2,8 +2,8 @@
 
 A format is chosen per model (app.engine.formats.selection.select_chat_format): harmony for gpt-oss
 (app.engine.formats.harmony), else the Jinja chat template embedded in the GGUF (app.engine.formats.template).
-This module holds what they share: the pieces a prompt is made of, the deltas a reply streams as, and the
-protocols a format and its stream parser implement.
+This module holds what they share: the pieces a prompt is made of and the protocols a format and its stream
+parser implement (a parser turns tokens into :class:`~app.core.types.Delta` pieces, what the engine streams).
 """
 
 from __future__ import annotations
@@ -13,18 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.core.types import GenerationParams, Message, ReasoningEffort
-
-@dataclass(frozen=True, slots=True)
-class Delta:
-    """A piece of reply text for one destination.
-
-    ``kind`` is ``content`` (the answer), ``reasoning`` (the model's visible thinking) or ``tool_call`` (a
-    whole tool-call attempt, emitted once when it ends, formatted for display: ``functions.name({...})``).
-    """
-
-    kind: str
-    text: str
+from app.core.types import Delta, GenerationParams, Message, ReasoningEffort
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,14 +49,9 @@ class ChatFormat(Protocol):
         """The prompt for ``messages``, ending where the assistant's reply begins, as markup and text parts."""
         ...
 
-    def render(
-        self,
-        messages: Sequence[Message],
-        *,
-        today: dt.date | None = None,
-        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
-    ) -> str:
-        """The prompt text, exactly as the model is fed it."""
-        ...
-
     def new_parser(self) -> StreamParser: ...
+
+
+def prompt_text(parts: Sequence[PromptPart]) -> str:
+    """A rendered prompt as one string, exactly as the model is fed it (for display, logs and tests)."""
+    return "".join(part.text for part in parts)

@@ -1,8 +1,8 @@
 """gpt-oss's chat format: harmony prompts rendered by Moss itself, output parsed channel by channel.
 
 The GGUF's embedded Jinja template differs from OpenAI's reference renderer in whitespace; the reference
-wins (app.engine.formats.harmony_render). Special-token ids are never hard-coded: they are found by tokenizing their text
-with ``special=True`` once the model is loaded.
+wins (app.engine.formats.harmony_render). Special-token ids are never hard-coded: they are found by tokenizing
+their text with ``special=True`` once the model is loaded.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from app.core.errors import ModelFileError
 from app.core.types import GenerationParams, Message, ReasoningEffort
 from app.engine.formats.base import PromptPart, StreamParser
-from app.engine.gguf_header import GGUFHeader
-from app.engine.formats.harmony_render import render_harmony_parts
 from app.engine.formats.harmony_parse import HarmonyStreamParser, HarmonyTokens
+from app.engine.formats.harmony_render import render_harmony_parts
+from app.engine.gguf_header import GGUFHeader
 
 # OpenAI's recommended sampling for gpt-oss: temperature 1, top_p 1, and no other filter.
 GPT_OSS_SAMPLING = GenerationParams(temperature=1.0, top_p=1.0, top_k=0, min_p=0.0, repeat_penalty=1.0)
@@ -68,15 +68,6 @@ class HarmonyChatFormat:
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
     ) -> list[PromptPart]:
         return render_harmony_parts(messages, reasoning_effort=reasoning_effort, today=today)
-
-    def render(
-        self,
-        messages: Sequence[Message],
-        *,
-        today: dt.date | None = None,
-        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
-    ) -> str:
-        return "".join(p.text for p in self.render_parts(messages, today=today, reasoning_effort=reasoning_effort))
 
     def new_parser(self) -> StreamParser:
         if self._tokens is None:

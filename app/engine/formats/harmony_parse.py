@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-from app.engine.formats.base import Delta
+from app.core.types import Delta, DeltaKind
 from app.engine.formats.harmony_render import CALL, CHANNEL, CONSTRAIN, END, HARMONY_MARKERS, MESSAGE, RETURN, START
 
 _MARKER_RE: Final = re.compile("(" + "|".join(re.escape(m) for m in HARMONY_MARKERS) + ")")
@@ -121,11 +121,11 @@ class HarmonyStreamParser:
         }
         self._state = _GAP
         self._buffer = ""  # gap: text that may be a header; header: the header's text, special tokens as text
-        self._kind = "content"  # body: where its text goes
+        self._kind = DeltaKind.CONTENT  # body: where its text goes
         self._recipient: str | None = None  # body: the tool it calls, if any
         self._held = ""  # body: text held back (a possible partial marker), or a tool call's whole raw body
         self._fresh = True  # body: nothing emitted yet (the place for a separator)
-        self._written: set[str] = set()  # kinds that have received text
+        self._written: set[DeltaKind] = set()  # kinds that have received text
 
     def feed(self, token: int, text: str) -> list[Delta]:
         """The deltas completed by one generated token; ``token`` -1 feeds text alone (the decoder's tail)."""
@@ -185,7 +185,7 @@ class HarmonyStreamParser:
         """Begin a message body going to ``channel``'s destination, or to ``recipient`` as a tool call."""
         self._state = _BODY
         self._buffer = ""
-        self._kind = "reasoning" if channel == "analysis" else "content"
+        self._kind = DeltaKind.REASONING if channel == "analysis" else DeltaKind.CONTENT
         self._recipient = recipient
         self._held = ""
         self._fresh = True
@@ -201,7 +201,7 @@ class HarmonyStreamParser:
         if self._state == _BODY:
             if self._recipient is not None:
                 call = f"{scrub_markers(self._recipient)}({scrub_markers(self._held).strip()})"
-                deltas.append(Delta("tool_call", call))
+                deltas.append(Delta(DeltaKind.TOOL_CALL, call))
             else:
                 deltas += self._emit(self._held)
         self._state, self._buffer, self._held, self._recipient = _GAP, "", "", None

@@ -28,7 +28,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from app.core.types import Message, ReasoningEffort, Role
-from app.engine.formats.base import PromptPart
+from app.engine.formats.base import PromptPart, prompt_text
 
 # The reference's defaults for a system message (harmony src/chat.rs: SystemContent::default()).
 DEFAULT_IDENTITY = "You are ChatGPT, a large language model trained by OpenAI."
@@ -154,4 +154,4 @@ def render_harmony(
     is never parsed for special tokens.
     """
     parts = render_harmony_parts(messages, reasoning_effort=reasoning_effort, today=today, identity=identity)
-    return "".join(part.text for part in parts)
+    return prompt_text(parts)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from app.engine.formats.base import ChatFormat
+from app.engine.formats.harmony import HarmonyChatFormat, is_harmony_model
 from app.engine.formats.template import CHATML_TEMPLATE, TemplateChatFormat
 from app.engine.gguf_header import GGUFHeader
-from app.engine.formats.harmony import HarmonyChatFormat, is_harmony_model
 
 
 def select_chat_format(header: GGUFHeader) -> ChatFormat:

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.core.errors import UserError
-from app.core.types import GenerationParams, Message, ReasoningEffort
-from app.engine.formats.base import Delta, PromptPart, StreamParser
+from app.core.types import Delta, DeltaKind, GenerationParams, Message, ReasoningEffort
+from app.engine.formats.base import PromptPart, StreamParser
 
 # Used when a GGUF carries no chat template: ChatML is what most instruction-tuned GGUFs expect.
 CHATML_TEMPLATE = (
@@ -30,7 +30,7 @@ class PlainTextParser:
         if not self._started:
             text = text.lstrip()
             self._started = bool(text)
-        return [Delta("content", text)] if text else []
+        return [Delta(DeltaKind.CONTENT, text)] if text else []
 
     def finish(self) -> list[Delta]:
         return []
@@ -62,15 +62,9 @@ class TemplateChatFormat:
     ) -> list[PromptPart]:
         # A Jinja template cannot tell its markup from the people's text, so the prompt is one part whose
         # special-token text is honoured (as llama-cpp-python and llama-server do).
-        return [PromptPart(self.render(messages, today=today, reasoning_effort=reasoning_effort), special=True)]
+        return [PromptPart(self._render(messages, today, reasoning_effort), special=True)]
 
-    def render(
-        self,
-        messages: Sequence[Message],
-        *,
-        today: dt.date | None = None,
-        reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
-    ) -> str:
+    def _render(self, messages: Sequence[Message], today: dt.date | None, reasoning_effort: ReasoningEffort) -> str:
         day = today or dt.date.today()
         payload = [{"role": m.role.value, "content": m.content} for m in messages]
         formatter = self._formatter

@@ -1,5 +1,6 @@
-"""The history side of the main window: which conversation is open, the sidebar's list and search, and the
-actions on conversations (rename, pin, delete with undo, export, import).
+"""The history side of the main window: it keeps the sidebar's list, the chat on screen and the history store
+in step. It knows which conversation is open, and does the actions on conversations (open, rename, pin,
+delete with undo, search, export, import).
 
 The store is used on the GUI thread for small reads and writes (a page of the list, the latest messages
 of a chat, one row updated). Search, export and import run on the task pool with their own connection,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import QFileDialog, QWidget
 
 from app.core.errors import UserError
 from app.core.history import ConversationInfo, ImportReport, SearchHit
+from app.core.types import ReasoningEffort
 from app.qt.task_runner import TaskRunner
 from app.storage.exchange import import_conversations, read_import_file, save_export
 from app.storage.history import HistoryStore
@@ -56,7 +58,10 @@ def _open_dialog(parent: QWidget) -> PathChooser:
     return choose
 
 
-class HistoryPanel(QObject):
+class HistoryController(QObject):
+    """Which conversation is open, and everything done to conversations; a controller, not a widget: the
+    sidebar and the chat view show what it decides."""
+
     shown = Signal()
     notice = Signal(str)
     problem = Signal(str)
@@ -76,7 +81,7 @@ class HistoryPanel(QObject):
         self.chat_view = chat_view
         self.undo_banner = undo_banner
         self.tasks = tasks
-        self.current_id: int | None = None
+        self._current_id: int | None = None
         self.choose_save_path: PathChooser = _save_dialog(parent)
         self.choose_open_path: PathChooser = _open_dialog(parent)
         self._loaded = PAGE
@@ -103,6 +108,11 @@ class HistoryPanel(QObject):
         sidebar.query_changed.connect(self.search)
         chat_view.earlier_requested.connect(self._show_earlier)
 
+    @property
+    def current_id(self) -> int | None:
+        """The conversation open on screen; None for a new chat not yet written to the history."""
+        return self._current_id
+
     # -- the list -----------------------------------------------------------------------------------------
 
     def refresh_list(self) -> None:
@@ -118,14 +128,23 @@ class HistoryPanel(QObject):
 
     def new_draft(self) -> None:
         """An empty new chat; it becomes a conversation in the history with its first message."""
-        self.current_id = None
+        self._current_id = None
         self._window = WINDOW
         self.chat_view.show_messages([])
         self.refresh_list()
         self.shown.emit()
 
+    def start_conversation(self, *, system_prompt: str, reasoning_effort: ReasoningEffort, model: str) -> int:
+        """The new chat's first message is being sent: the conversation is written to the history and is the
+        open one from now on (the chat on screen already shows it); returns its id."""
+        info = self.store.create_conversation(
+            system_prompt=system_prompt, reasoning_effort=reasoning_effort, model=model
+        )
+        self._current_id = info.id
+        return info.id
+
     def open(self, conversation_id: int, scroll_to: int | None = None) -> None:
-        self.current_id = conversation_id
+        self._current_id = conversation_id
         self._window = WINDOW
         self.show_current(scroll_to=scroll_to)
         self.refresh_list()
@@ -150,11 +169,11 @@ class HistoryPanel(QObject):
         self.chat_view.show_messages(messages, earlier=total - len(messages))
         self.shown.emit()
         if scroll_to is not None:
-            # After the layout has placed the new bubbles.
+            # After the layout has placed the new items.
             QTimer.singleShot(0, lambda: self.chat_view.scroll_to_message(scroll_to))
 
     def _show_earlier(self) -> None:
-        first = next((b.message_id for b in self.chat_view.bubbles if b.message_id is not None), None)
+        first = next((i.message_id for i in self.chat_view.items if i.message_id is not None), None)
         self._window += EARLIER_STEP
         self.show_current()
         if first is not None:

@@ -1,63 +1,80 @@
-"""The chat view's list model: the shown messages as :class:`ChatItem`s, and the "Show earlier" row.
+"""The chat view's list model: the "Show earlier messages (N)" row, when there are earlier messages, then one
+row per shown message (a :class:`ChatItem`).
 
-The model holds plain items (no widgets); the view asks each for its size and paints it. ``AccessibleTextRole``
-gives screen readers each message as text: who said it, what, and its details.
+The model holds plain items (no widgets); the view asks each row for its size and paints it. The earlier row
+is a row of its own kind, not a message: ``item(index)`` is None there, and ``is_earlier(index)`` says so.
+``AccessibleTextRole`` gives screen readers each row as text: who said it, what, and its details.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtWidgets import QWidget
 
-from app.core.types import Role
 from app.ui.chat.items import ChatItem
 
 ItemRole = Qt.ItemDataRole.UserRole + 1
-
-
-class EarlierRow(ChatItem):
-    """The "Show earlier messages (N)" row at the top of a long conversation."""
-
-    def __init__(self) -> None:
-        super().__init__(Role.SYSTEM)
-        self.count = 0
+Index = QModelIndex | QPersistentModelIndex
 
 
 class ChatModel(QAbstractListModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.items: list[ChatItem] = []
+        self.items: list[ChatItem] = []  # the messages shown, oldest first
+        self.earlier = 0  # how many earlier messages are not shown (0: no "Show earlier" row)
 
-    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.items)
+    @property
+    def _first_item_row(self) -> int:
+        return 1 if self.earlier else 0
 
-    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or index.row() >= len(self.items):
-            return None
-        item = self.items[index.row()]
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.items) + self._first_item_row
+
+    def is_earlier(self, index: Index) -> bool:
+        """Whether ``index`` is the "Show earlier messages" row."""
+        return index.isValid() and self.earlier > 0 and index.row() == 0
+
+    def item(self, index: Index) -> ChatItem | None:
+        """The message at ``index``; None for the earlier row or an invalid index."""
+        row = index.row() - self._first_item_row if index.isValid() else -1
+        return self.items[row] if 0 <= row < len(self.items) else None
+
+    def index_of(self, item: ChatItem) -> QModelIndex:
+        """The row of a shown message; raises ValueError when it is not shown."""
+        return self.index(self.items.index(item) + self._first_item_row)
+
+    def earlier_text(self) -> str:
+        return f"Show earlier messages ({self.earlier:,})"
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        item = self.item(index)
         if role == ItemRole:
             return item
-        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            if isinstance(item, EarlierRow):
-                return f"Show earlier messages ({item.count:,})"
-            return item.accessible_text() if role == Qt.ItemDataRole.AccessibleTextRole else item.text
-        return None
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
+            return None
+        if self.is_earlier(index):
+            return self.earlier_text()
+        if item is None:
+            return None
+        return item.accessible_text() if role == Qt.ItemDataRole.AccessibleTextRole else item.text
 
-    def reset(self, items: list[ChatItem]) -> None:
+    def reset(self, items: Sequence[ChatItem], earlier: int = 0) -> None:
         self.beginResetModel()
-        self.items = items
+        self.items = list(items)
+        self.earlier = max(0, earlier)
         self.endResetModel()
 
     def append(self, item: ChatItem) -> None:
-        row = len(self.items)
+        row = self.rowCount()
         self.beginInsertRows(QModelIndex(), row, row)
         self.items.append(item)
         self.endInsertRows()
 
     def changed(self, item: ChatItem) -> None:
         with contextlib.suppress(ValueError):
-            index = self.index(self.items.index(item))
+            index = self.index_of(item)
             self.dataChanged.emit(index, index)

@@ -9,83 +9,60 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from app.core.history import MessageStatus, StoredMessage
-from app.core.types import GenerationResult, Role
+from app.core.types import FinishReason, Role
 
 AUTO, SHOWN, HIDDEN = "auto", "shown", "hidden"  # reasoning display: open while thinking | always | never
 
 
-def describe_stored(message: StoredMessage) -> str:
-    """The short line under a stored reply: speed, length, and why it ended when it did not simply finish."""
+@dataclass(frozen=True, slots=True)
+class Details:
+    """What a message says about itself: ``line`` under a reply, ``tooltip`` on that line."""
+
+    line: str
+    tooltip: str
+
+
+def describe(message: StoredMessage) -> Details:
+    """The details of a message as stored. A reply that has just finished is described from its stored
+    record too, so it reads the same now and when its chat is opened again."""
+    facts = message.facts
+    sent = f"Sent {time.strftime('%Y-%m-%d %H:%M', time.localtime(message.created_at))}"
     if message.role != Role.ASSISTANT:
-        return ""
-    parts = []
-    if message.tokens_per_second:
-        parts.append(f"{message.tokens_per_second:.1f} tokens/s")
-    if message.completion_tokens:
-        parts.append(f"{message.completion_tokens:,} tokens")
-    reason = _ENDINGS.get(message.finish_reason or "")
+        return Details("", sent)
+    ending = _ENDINGS.get(facts.finish_reason) if facts.finish_reason else None
     if message.status == MessageStatus.INTERRUPTED:
-        reason = "interrupted: Moss closed before the reply finished"
-    if reason:
-        parts.append(reason)
-    return " · ".join(parts)
-
-
-def describe_result(result: GenerationResult) -> str:
-    """The short line under a reply that just finished."""
-    parts = []
-    stats = result.stats
-    if stats.tokens_per_second:
-        parts.append(f"{stats.tokens_per_second:.1f} tokens/s")
-    parts.append(f"{stats.completion_tokens:,} tokens")
-    if result.dropped_messages:
-        parts.append(f"{result.dropped_messages} earlier messages left out to fit the context")
-    if result.tool_calls:
-        parts.append("tried to use a tool, which Moss does not offer yet: " + ", ".join(result.tool_calls))
-    reason = _ENDINGS.get(result.finish_reason.value)
-    if reason:
-        parts.append(reason)
-    return " · ".join(parts)
-
-
-def details_text(message: StoredMessage) -> str:
-    """Everything known about a message, for the tooltip on its details line."""
-    lines = [f"Sent {time.strftime('%Y-%m-%d %H:%M', time.localtime(message.created_at))}"]
-    if message.role == Role.ASSISTANT:
-        if message.model:
-            lines.append(f"Model: {message.model}")
-        if message.prompt_tokens is not None:
-            lines.append(f"Prompt: {message.prompt_tokens:,} tokens")
-        if message.completion_tokens is not None:
-            lines.append(f"Reply: {message.completion_tokens:,} tokens")
-        if message.tokens_per_second:
-            lines.append(f"Speed: {message.tokens_per_second:.1f} tokens/s")
-        if message.ttft_s is not None:
-            lines.append(f"First token after {message.ttft_s:.2f} s")
-        if message.finish_reason:
-            lines.append(f"Ended: {_ENDINGS.get(message.finish_reason, 'finished')}")
-    return "\n".join(lines)
-
-
-def details_from_result(result: GenerationResult, model: str) -> str:
-    stats = result.stats
-    lines = [f"Model: {model}", f"Prompt: {stats.prompt_tokens:,} tokens", f"Reply: {stats.completion_tokens:,} tokens"]
-    if stats.tokens_per_second:
-        lines.append(f"Speed: {stats.tokens_per_second:.1f} tokens/s")
-    if stats.time_to_first_token_s is not None:
-        lines.append(f"First token after {stats.time_to_first_token_s:.2f} s")
-    lines.append(f"Ended: {_ENDINGS.get(result.finish_reason.value, 'finished')}")
-    return "\n".join(lines)
+        ending = "interrupted: Moss closed before the reply finished"
+    dropped, tools = facts.dropped_messages, ", ".join(facts.tool_calls)
+    line = [
+        f"{facts.tokens_per_second:.1f} tokens/s" if facts.tokens_per_second else "",
+        f"{facts.completion_tokens:,} tokens" if facts.completion_tokens else "",
+        f"{dropped} earlier messages left out to fit the context" if dropped else "",
+        f"tried to use a tool, which Moss does not offer yet: {tools}" if tools else "",
+        ending or "",
+    ]
+    tooltip = [
+        sent,
+        f"Model: {message.model}" if message.model else "",
+        f"Prompt: {facts.prompt_tokens:,} tokens" if facts.prompt_tokens is not None else "",
+        f"Reply: {facts.completion_tokens:,} tokens" if facts.completion_tokens is not None else "",
+        f"Speed: {facts.tokens_per_second:.1f} tokens/s" if facts.tokens_per_second else "",
+        f"First token after {facts.ttft_s:.2f} s" if facts.ttft_s is not None else "",
+        f"Left out to fit the context: {dropped} earlier messages" if dropped else "",
+        f"Tools it tried to use (Moss offers none yet): {tools}" if tools else "",
+        f"Ended: {ending or 'finished'}" if ending is not None else "",
+    ]
+    return Details(" · ".join(part for part in line if part), "\n".join(part for part in tooltip if part))
 
 
 _ENDINGS = {
-    "stop": "",
-    "cancelled": "stopped",
-    "length": "reached the length limit",
-    "context": "the context is full",
-    "error": "failed before it finished",
+    FinishReason.STOP: "",
+    FinishReason.CANCELLED: "stopped",
+    FinishReason.LENGTH: "reached the length limit",
+    FinishReason.CONTEXT: "the context is full",
+    FinishReason.ERROR: "failed before it finished",
 }
 
 
@@ -178,16 +155,18 @@ class ChatItem:
 
     @property
     def bound(self) -> bool:
-        """Tied to a stored message, so it has actions (a new bubble is, once its message is stored)."""
+        """Tied to a stored message, so it has actions (a new item is, once its message is stored)."""
         return self.message_id is not None
 
     def bind(self, message: StoredMessage) -> None:
-        """Tie the item to its stored message: alternatives ("2/3"), details and the actions on it."""
+        """Tie the item to its stored message: alternatives ("2/3"), details and the actions on it. Bound
+        again when the message changes in the history (a reply finished), so its details follow it."""
         self.message_id = message.id
         self.model = message.model
         self.sibling_index = message.sibling_index
         self.sibling_count = message.sibling_count
-        self.details = details_text(message)
+        details = describe(message)
+        self.meta, self.details = details.line, details.tooltip
         self._changed()
 
     def set_text(self, text: str) -> None:
@@ -202,12 +181,6 @@ class ChatItem:
 
     def append_reasoning(self, text: str) -> None:
         self.thinking.append(text)
-
-    def set_meta(self, text: str, details: str | None = None) -> None:
-        self.meta = text
-        if details is not None:
-            self.details = details
-        self._changed()
 
     def set_found(self, found: bool) -> None:
         self.found = found

@@ -24,6 +24,6 @@ def current_look(widget: QWidget) -> Look:
         border=QColor(theme["border"]),
         hover=QColor(theme["alt"]),
         font=widget.font(),
-        markdown=MarkdownStyle.dark() if dark else MarkdownStyle.light(),
+        markdown=MarkdownStyle.from_palette(theme, is_dark=dark),
         compact=compact,
     )

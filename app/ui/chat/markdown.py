@@ -3,7 +3,8 @@
 Pure Python, no Qt: quick to test, and the chat view stays a thin painter. Qt understands only a subset of
 HTML 4 and CSS (https://doc.qt.io/qt-6/richtext-html-subset.html), so the HTML is written for that engine,
 not for a browser: block quotes and code blocks are one-column tables (Qt draws a cell's left border and
-background, not a block's), every colour is inline, and nothing is left to a style sheet.
+background, not a block's), every colour is inline, and nothing is left to a style sheet. Code blocks are
+coloured by app.ui.chat.highlight.
 
 Safety: raw HTML in a message is shown as text (markdown-it's ``html`` option is off); links keep only
 http, https and mailto targets (anything else, ``moss-copy:`` included, is shown as plain text); images are
@@ -13,19 +14,13 @@ never loaded (QTextDocument would read a local path on the GUI thread): they bec
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-# pygments ships no type information (types-Pygments is not a dependency).
-from pygments.lexer import Lexer  # type: ignore[import-untyped]
-from pygments.lexers import get_lexer_by_name  # type: ignore[import-untyped]
-from pygments.style import StyleMeta  # type: ignore[import-untyped]
-from pygments.styles import get_style_by_name  # type: ignore[import-untyped]
-from pygments.token import _TokenType  # type: ignore[import-untyped]
-from pygments.util import ClassNotFound  # type: ignore[import-untyped]
+from app.ui.chat.highlight import escape_html, highlighter
 
 COPY_SCHEME = "moss-copy"
 
@@ -34,8 +29,6 @@ _IMAGE_SCHEMES = ("http://", "https://")
 _BULLET_TYPES = ("disc", "circle", "square")
 # Modest heading sizes: Qt's keywords scale the document's font (large 1.2x, x-large 1.5x).
 _HEADING_SIZES = {"h1": "x-large", "h2": "large", "h3": "medium", "h4": "medium", "h5": "medium", "h6": "medium"}
-_HIGHLIGHT_LIMIT = 64 * 1024  # longer code is shown plain: lexing it would hold up the window
-_PIECE = 1024  # characters of an unclosed (streaming) code block lexed at a time
 _MONO_FALLBACKS = "Menlo,Consolas,'DejaVu Sans Mono','Courier New',monospace"
 _TASK_BOXES = {"[ ] ": "\u2610 ", "[x] ": "\u2611 ", "[X] ": "\u2611 "}
 
@@ -47,11 +40,8 @@ _PARSER = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographe
 
 @dataclass(frozen=True, slots=True)
 class MarkdownStyle:
-    """The colours a message is drawn with; ``light()`` and ``dark()`` match app/ui/theme.py.
-
-    The flag is ``is_dark`` (not ``dark``): a slotted dataclass cannot have a field and a classmethod of the
-    same name, and ``MarkdownStyle.dark()`` is what callers use.
-    """
+    """The colours a message is drawn with, taken from the theme's palette (``from_palette``); ``is_dark``
+    picks the code highlighting's colours to match."""
 
     text: str
     muted: str
@@ -66,33 +56,20 @@ class MarkdownStyle:
     font_family_mono: str = "monospace"  # Qt picks the system monospace font
 
     @classmethod
-    def light(cls) -> MarkdownStyle:
+    def from_palette(cls, palette: Mapping[str, str], *, is_dark: bool) -> MarkdownStyle:
+        """The style of a theme palette (``app.ui.theme.colours``: the keys of this class's colours, with
+        ``border`` for code blocks)."""
         return cls(
-            text="#1d231c",
-            muted="#5f6b5c",
-            link="#2f6b3a",
-            code_background="#f5f7f3",
-            code_border="#d5dbd2",
-            inline_code_background="#e9eee6",
-            quote_border="#b9c4b5",
-            table_border="#d5dbd2",
-            table_header_background="#eef1ec",
-            is_dark=False,
-        )
-
-    @classmethod
-    def dark(cls) -> MarkdownStyle:
-        return cls(
-            text="#e6ebe4",
-            muted="#9aa596",
-            link="#7cc287",
-            code_background="#1b1f1b",
-            code_border="#3a423a",
-            inline_code_background="#343c34",
-            quote_border="#56625a",
-            table_border="#434c43",
-            table_header_background="#2d342d",
-            is_dark=True,
+            text=palette["text"],
+            muted=palette["muted"],
+            link=palette["link"],
+            code_background=palette["code_background"],
+            code_border=palette["border"],
+            inline_code_background=palette["inline_code_background"],
+            quote_border=palette["quote_border"],
+            table_border=palette["table_border"],
+            table_header_background=palette["table_header_background"],
+            is_dark=is_dark,
         )
 
 
@@ -203,10 +180,6 @@ def _line_offset(text: str, line: int) -> int:
     return offset
 
 
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
 class _Kit:
     """Ready-made tags for one style, so that rendering is string joins."""
 
@@ -214,7 +187,7 @@ class _Kit:
         s = style
         self.style = style
         mono = _mono_families(s.font_family_mono)
-        self.pygments_style = get_style_by_name("github-dark" if s.is_dark else "default")
+        self.highlighter = highlighter(s.is_dark)
         self.body_open = f'<body style="color:{s.text}">'
         self.p_open = '<p style="margin-top:0;margin-bottom:8px">'
         self.heading_open = {
@@ -254,18 +227,9 @@ class _Kit:
             f'<pre style="white-space:pre-wrap;font-family:{mono};margin:0">'
         )
         self.code_close = "</pre></td></tr></table>"
-        self._token_css: dict[_TokenType, str] = {}
 
     def wrap(self, body: str) -> str:
         return f"{self.body_open}{body}</body>"
-
-    def token_css(self, token_type: _TokenType) -> str:
-        """The inline CSS of a pygments token type in this style ("" for plain text)."""
-        css = self._token_css.get(token_type)
-        if css is None:
-            css = _css_for(self.pygments_style, token_type)
-            self._token_css[token_type] = css
-        return css
 
 
 def _mono_families(first: str) -> str:
@@ -279,22 +243,6 @@ def _mono_families(first: str) -> str:
 @functools.lru_cache(maxsize=8)
 def _kit(style: MarkdownStyle) -> _Kit:
     return _Kit(style)
-
-
-def _css_for(style: StyleMeta, token_type: _TokenType) -> str:
-    spec = style.style_for_token(token_type)
-    parts = []
-    if spec["color"]:
-        parts.append(f"color:#{spec['color']}")
-    if spec["bgcolor"]:
-        parts.append(f"background-color:#{spec['bgcolor']}")
-    if spec["bold"]:
-        parts.append("font-weight:600")
-    if spec["italic"]:
-        parts.append("font-style:italic")
-    if spec["underline"]:
-        parts.append("text-decoration:underline")
-    return ";".join(parts)
 
 
 def _render_tokens(tokens: Sequence[Token], kit: _Kit, code_blocks: list[CodeBlock]) -> str:
@@ -357,7 +305,7 @@ def _render_tokens(tokens: Sequence[Token], kit: _Kit, code_blocks: list[CodeBlo
         elif kind in _PLAIN_TAGS:
             out.append(_PLAIN_TAGS[kind])
         else:  # html_block cannot occur (html is off); anything else new is shown as its text
-            out.append(_escape(token.content))
+            out.append(escape_html(token.content))
     return "".join(out)
 
 
@@ -424,26 +372,28 @@ def _render_inline(children: Sequence[Token], kit: _Kit, task_candidate: bool) -
             content = token.content
             if task_candidate and index == 0 and _starts_with_box(children):
                 content = _TASK_BOXES[content[:4]] + content[4:]
-            out.append(_escape(content))
+            out.append(escape_html(content))
         elif kind in _INLINE_TAGS:
             out.append(_INLINE_TAGS[kind])
         elif kind == "code_inline":
-            out.append(f"{kit.code_inline_open}{_escape(token.content)}</code>")
+            out.append(f"{kit.code_inline_open}{escape_html(token.content)}</code>")
         elif kind == "link_open":
             href = str(token.attrGet("href") or "")
             allowed = href.lower().startswith(_LINK_SCHEMES)
             links.append(allowed)
             if allowed:
-                out.append(kit.link_open % _escape(href))
+                out.append(kit.link_open % escape_html(href))
         elif kind == "link_close":
             if links and links.pop():
                 out.append("</a>")
         elif kind == "image":
             src = str(token.attrGet("src") or "")
-            alt = _escape(token.content or "image")
-            out.append(f"{kit.link_open % _escape(src)}{alt}</a>" if src.lower().startswith(_IMAGE_SCHEMES) else alt)
+            alt = escape_html(token.content or "image")
+            out.append(
+                f"{kit.link_open % escape_html(src)}{alt}</a>" if src.lower().startswith(_IMAGE_SCHEMES) else alt
+            )
         else:  # text_special, html_inline (html is off, so not expected): their text, escaped
-            out.append(_escape(token.content))
+            out.append(escape_html(token.content))
     return "".join(out)
 
 
@@ -456,15 +406,10 @@ def _render_code(token: Token, kit: _Kit, code_blocks: list[CodeBlock]) -> str:
     code = token.content[:-1] if token.content.endswith("\n") else token.content
     index = len(code_blocks)
     code_blocks.append(CodeBlock(language, code))
-    label = _escape(language) if language else "text"
-    lexer = _lexer(language.lower()) if language and len(code) <= _HIGHLIGHT_LIMIT else None
-    if lexer is None:
-        highlighted = _escape(code)
-    elif token.type == "fence" and not _fence_closed(token):
-        # Still streaming: lexed in pieces, so that each call lexes only the last one (see _pieces).
-        highlighted = "".join(_highlight(piece, lexer, kit) for piece in _pieces(code))
-    else:
-        highlighted = _highlight(code, lexer, kit)
+    label = escape_html(language) if language else "text"
+    # Still streaming (no closing fence yet): lexed in pieces, so that each call lexes only the last one.
+    growing = token.type == "fence" and not _fence_closed(token)
+    highlighted = kit.highlighter.html(code, language, growing=growing)
     return f"{kit.code_head}{label}{kit.code_copy}{index}{kit.code_body}{highlighted}{kit.code_close}"
 
 
@@ -474,55 +419,3 @@ def _fence_closed(token: Token) -> bool:
     content = token.content
     content_lines = content.count("\n") + (1 if content and not content.endswith("\n") else 0)
     return token.map[1] - token.map[0] == content_lines + 2
-
-
-def _pieces(code: str) -> list[str]:
-    """``code`` cut after a line end about every _PIECE characters. A cut depends only on the text before
-    it, so the pieces of a growing block stay the same but for the last. Colours may be off near a cut in
-    the middle of a long string or comment; they are right once the fence closes and is lexed whole."""
-    pieces = []
-    start = 0
-    while len(code) - start > _PIECE:
-        cut = code.rfind("\n", start, start + _PIECE) + 1
-        if cut <= start:  # one very long line: cut at its end, once it has arrived
-            cut = code.find("\n", start + _PIECE) + 1
-            if cut <= 0:
-                break
-        pieces.append(code[start:cut])
-        start = cut
-    pieces.append(code[start:])
-    return pieces
-
-
-@functools.lru_cache(maxsize=256)
-def _highlight(code: str, lexer: Lexer, kit: _Kit) -> str:
-    """Code as HTML spans with inline colours. Cached: a finished block is re-rendered on every call while
-    the text after it streams."""
-    out: list[str] = []
-    run_css = ""
-    run: list[str] = []
-    for token_type, value in lexer.get_tokens(code):
-        css = kit.token_css(token_type) if not value.isspace() else run_css
-        if css != run_css:
-            _flush(out, run_css, run)
-            run_css, run = css, []
-        run.append(value)
-    _flush(out, run_css, run)
-    return "".join(out)
-
-
-def _flush(out: list[str], css: str, run: list[str]) -> None:
-    if not run:
-        return
-    text = _escape("".join(run))
-    out.append(f'<span style="{css}">{text}</span>' if css else text)
-
-
-@functools.lru_cache(maxsize=64)
-def _lexer(name: str) -> Lexer | None:
-    """Lexers are looked up by fence name only: guessing from the text is slow and often wrong."""
-    try:
-        # stripnl/ensurenl off: the highlighted text must be exactly the code.
-        return get_lexer_by_name(name, stripnl=False, ensurenl=False)
-    except ClassNotFound:
-        return None

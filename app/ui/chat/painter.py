@@ -29,6 +29,7 @@ from PySide6.QtGui import (
 from app.core.types import Role
 from app.ui.chat.items import ChatItem
 from app.ui.chat.markdown import COPY_SCHEME, CodeBlock, IncrementalRenderer, MarkdownStyle
+from app.ui.chat.selection import TextSelection
 
 MAX_COLUMN = 760  # a readable line length
 SIDE_MARGIN = 24
@@ -115,16 +116,6 @@ class _Render:
     reasoning: QTextDocument = field(default_factory=QTextDocument)
     layout_key: tuple[Any, ...] | None = None
     layout: ItemLayout | None = None
-
-
-@dataclass(slots=True)
-class TextSelection:
-    """A selection inside one message's content or reasoning document."""
-
-    item: ChatItem
-    document: str  # content | reasoning
-    anchor: int
-    position: int
 
 
 def column(width: int) -> tuple[float, float]:

@@ -1,6 +1,6 @@
 """Chatting in the conversation on screen: sending, the reply being written, and the actions on messages.
 
-The history panel (app.ui.chat.history) decides which conversation is shown; this writes to it. A message
+The history controller (app.ui.chat.history) decides which conversation is shown; this writes to it. A message
 sent or a reply asked for is stored first, then the model thread is asked; the reply is stored as it streams
 (app.ui.chat.streaming_reply) and shown in the chat view. Editing a message or regenerating a reply adds a sibling
 (a new version), never overwrites; deleting removes a message with the replies built on it.
@@ -15,18 +15,17 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from app.core.history import MessageStatus
+from app.core.history import MessageStatus, StoredMessage
 from app.core.settings import Settings, generation_params
-from app.core.types import GenerationResult, ReasoningEffort, Role
+from app.core.types import FinishReason, GenerationResult, ReasoningEffort, Role
 from app.qt.engine_worker import EngineController
 from app.storage.history import HistoryStore
 from app.ui.banner import Banner
-from app.ui.chat.items import describe_result, details_from_result
-from app.ui.chat.view import ChatView
 from app.ui.chat.composer import Composer
-from app.ui.chat.history import HistoryPanel
-from app.ui.models.picker import model_label
+from app.ui.chat.history import HistoryController
 from app.ui.chat.streaming_reply import StreamingReply
+from app.ui.chat.view import ChatView
+from app.ui.models.picker import model_label
 
 Confirm = Callable[[str, str, str], bool]  # (title, question, the button that says yes) -> yes
 
@@ -40,7 +39,7 @@ class ChatSession(QObject):
     def __init__(
         self,
         controller: EngineController,
-        history: HistoryPanel,
+        history: HistoryController,
         composer: Composer,
         edit_hint: Banner,
         settings: Callable[[], Settings],
@@ -76,12 +75,11 @@ class ChatSession(QObject):
         self.problem_cleared.emit()
         conversation_id = self._history.current_id
         if conversation_id is None:
-            info = self._store.create_conversation(
+            conversation_id = self._history.start_conversation(
                 system_prompt=self._settings().system_prompt,
                 reasoning_effort=self._draft_effort(),
                 model=model_label(model.path),
             )
-            conversation_id = self._history.current_id = info.id
         editing, self._editing = self._editing, None
         self._edit_hint.hide()
         if editing is not None:
@@ -90,7 +88,7 @@ class ChatSession(QObject):
             parent = self._store.conversation(conversation_id).current_leaf_id
         user = self._store.add_message(conversation_id, parent, Role.USER, text)
         if editing is None:
-            self._view.add_bubble(Role.USER, text).bind(user)
+            self._view.add_item(Role.USER, text).bind(user)
         self._composer.clear()
         self._start_reply(conversation_id, user.id, redraw=editing is not None)
 
@@ -110,8 +108,8 @@ class ChatSession(QObject):
         if redraw:
             self._history.show_current()  # the new branch replaces what was shown below the edit
         else:
-            self.pending.bubble = self._view.add_bubble(Role.ASSISTANT)
-            self.pending.bubble.bind(reply)
+            self.pending.item = self._view.add_item(Role.ASSISTANT)
+            self.pending.item.bind(reply)
         self._history.refresh_list()
         self.changed.emit()
 
@@ -120,17 +118,17 @@ class ChatSession(QObject):
         pending = self.pending
         if pending is None:
             return
-        pending.bubble = None
+        pending.item = None
         if pending.conversation_id != self._history.current_id:
             return
-        bubble = self._view.bubble_for(pending.message_id)
-        if bubble is not None:
+        item = self._view.item_for(pending.message_id)
+        if item is not None:
             # The store has the text of the last save; the screen gets all of it.
-            bubble.streaming = True
-            bubble.set_text(pending.text)
+            item.streaming = True
+            item.set_text(pending.text)
             if pending.reasoning:
-                bubble.thinking.resume(pending.reasoning, answering=bool(pending.text))
-            pending.bubble = bubble
+                item.thinking.resume(pending.reasoning, answering=bool(pending.text))
+            pending.item = item
 
     def drop(self) -> None:
         """Forget the reply being written without saving it (its conversation is gone)."""
@@ -140,7 +138,7 @@ class ChatSession(QObject):
         """The window closes before the model thread answers: keep what arrived of the reply, as stopped."""
         pending, self.pending = self.pending, None
         if pending is not None:
-            pending.end("cancelled")
+            pending.end(FinishReason.CANCELLED)
 
     @Slot(str, str, str)
     def _on_reply_chunk(self, request_id: str, kind: str, text: str) -> None:
@@ -150,16 +148,10 @@ class ChatSession(QObject):
 
     @Slot(str, object)
     def _on_reply_finished(self, request_id: str, result: GenerationResult) -> None:
-        pending = self.pending
-        if pending is None or pending.request_id != request_id:
+        pending = self._take_pending(request_id)
+        if pending is None:
             return
-        self.pending = None
-        if not pending.finish(result):  # stopped before a word: gone, and the branch is as it was
-            if pending.conversation_id == self._history.current_id:
-                self._history.show_current()
-        elif pending.bubble is not None:
-            pending.bubble.set_text(result.content)
-            pending.bubble.set_meta(describe_result(result), details_from_result(result, pending.bubble.model))
+        self._show_ended(pending, pending.finish(result))
         if pending.conversation_id == self._history.current_id:
             self.reply_done.emit(result)
         self._history.refresh_list()  # the first reply may have improved the title
@@ -167,15 +159,31 @@ class ChatSession(QObject):
 
     @Slot(str, str)
     def _on_reply_failed(self, request_id: str, message: str) -> None:
-        pending = self.pending
-        if pending is None or pending.request_id != request_id:
+        pending = self._take_pending(request_id)
+        if pending is None:
             return
-        self.pending = None
-        pending.end("error")
-        if pending.bubble is not None:
-            pending.bubble.set_meta("No reply: " + message)
+        self._show_ended(pending, pending.end(FinishReason.ERROR))
         self.problem.emit(message)
         self.changed.emit()
+
+    def _take_pending(self, request_id: str) -> StreamingReply | None:
+        """The reply being written, no longer pending, when ``request_id`` is its request (None for a request
+        already forgotten: a reply dropped with its conversation, or ended as the window closed)."""
+        pending = self.pending
+        if pending is None or pending.request_id != request_id:
+            return None
+        self.pending = None
+        return pending
+
+    def _show_ended(self, pending: StreamingReply, stored: StoredMessage | None) -> None:
+        """Show a reply that has ended as the history now holds it, details and all; when it is not there (it
+        was removed before its first word, or could not be saved), show the conversation as stored."""
+        if stored is None:
+            if pending.conversation_id == self._history.current_id:
+                self._history.show_current()
+        elif pending.item is not None:
+            pending.item.set_text(stored.content)
+            pending.item.bind(stored)
 
     # -- versions: edit, regenerate, switch; delete -----------------------------------------------------------
 
@@ -220,17 +228,17 @@ class ChatSession(QObject):
 
     def edit_last(self) -> None:
         """Up in an empty message box: edit the last message you sent."""
-        last = next((b for b in reversed(self._view.bubbles) if b.role == Role.USER and b.bound), None)
+        last = next((i for i in reversed(self._view.items) if i.role == Role.USER and i.bound), None)
         if last is not None and last.message_id is not None:
             self.edit(last.message_id)
 
     def regenerate_last(self) -> None:
-        last = self._view.bubbles[-1] if self._view.bubbles else None
+        last = self._view.items[-1] if self._view.items else None
         if last is not None and last.role == Role.ASSISTANT and last.message_id is not None:
             self.regenerate(last.message_id)
 
     def copy_last_reply(self) -> None:
-        last = next((b for b in reversed(self._view.bubbles) if b.role == Role.ASSISTANT), None)
+        last = next((i for i in reversed(self._view.items) if i.role == Role.ASSISTANT), None)
         if last is not None:
             self._view.run_action(last, "copy")
 

@@ -11,6 +11,10 @@ show under it when the pointer is over it. Keyboard (the view has focus): Up/Dow
 Ctrl+C copies the selection or the message, Enter edits a message of yours, R regenerates a reply,
 Delete deletes, Left/Right switch versions, T folds the thinking, the menu key opens all of it as a menu.
 
+The view's parts: rows are sized and painted by app.ui.chat.delegate, selected text is app.ui.chat.selection,
+the keys and the menu of a message's actions are app.ui.chat.message_menu, and "Jump to latest" and the
+"Copied" note are app.ui.chat.overlays.
+
 Signals: sibling_requested(message_id, step), edit_requested(message_id), regenerate_requested(message_id),
 delete_requested(message_id), earlier_requested().
 """
@@ -21,18 +25,7 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import (
-    QEvent,
-    QModelIndex,
-    QPersistentModelIndex,
-    QPoint,
-    QPointF,
-    QSize,
-    Qt,
-    QTimer,
-    QUrl,
-    Signal,
-)
+from PySide6.QtCore import QEvent, QModelIndex, QPoint, QPointF, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QContextMenuEvent,
     QDesktopServices,
@@ -44,49 +37,23 @@ from PySide6.QtGui import (
     QPainter,
     QPaintEvent,
     QResizeEvent,
-    QTextCursor,
 )
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QLabel,
-    QListView,
-    QMenu,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
-    QToolButton,
-    QToolTip,
-    QWidget,
-)
+from PySide6.QtWidgets import QAbstractItemView, QListView, QMenu, QToolTip, QWidget
 
 from app.core.history import StoredMessage
 from app.core.types import Role
-from app.ui.chat.items import AUTO, ChatItem, describe_stored
-from app.ui.chat.item_model import ChatModel, EarlierRow, ItemRole
+from app.ui.chat.delegate import ChatDelegate
+from app.ui.chat.item_model import ChatModel
+from app.ui.chat.items import AUTO, ChatItem
 from app.ui.chat.look import current_look
-from app.ui.chat.painter import Hit, MessagePainter, TextSelection
+from app.ui.chat.message_menu import KEY_ACTIONS, message_menu
+from app.ui.chat.overlays import JumpButton, Toast
+from app.ui.chat.painter import Hit, MessagePainter
+from app.ui.chat.selection import TextSelection
 
 _FOLLOW_SLACK_PX = 40  # "at the bottom" tolerance for following a reply
 _FOUND_MS = 2500  # how long a search hit stays marked
-_TOAST_MS = 1500  # how long "Copied" shows
 _OPENABLE = ("http", "https", "mailto")
-
-
-class _Delegate(QStyledItemDelegate):
-    def __init__(self, view: ChatView) -> None:
-        super().__init__(view)
-        self._view = view
-
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:
-        item = index.data(ItemRole)
-        width = self._view.viewport().width()
-        if isinstance(item, EarlierRow):
-            return QSize(width, self._view.fontMetrics().height() + 28)
-        return QSize(width, int(self._view.painter.layout(item, width).height + 0.999))
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> None:
-        self._view.paint_item(painter, index.data(ItemRole), option.rect.top(), index.row())
 
 
 class ChatView(QListView):
@@ -103,7 +70,7 @@ class ChatView(QListView):
         self.model_ = ChatModel(self)
         self.setModel(self.model_)
         self.painter = MessagePainter(current_look(self))
-        self.setItemDelegate(_Delegate(self))
+        self.setItemDelegate(ChatDelegate(self))
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.verticalScrollBar().setSingleStep(24)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -115,27 +82,17 @@ class ChatView(QListView):
         self.setUniformItemSizes(False)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.reasoning_display = AUTO
-        self._earlier = EarlierRow()
         self._empty_hint = ""
         self._follow = True
         self._actions_enabled = True
-        self._hover: tuple[ChatItem | None, str] = (None, "")  # the item under the pointer and the action
-        self._selection: TextSelection | None = None
-        self._press: tuple[QPoint, Hit, ChatItem] | None = None
-        self.jump_button = QToolButton(self)
-        self.jump_button.setObjectName("jumpButton")
-        self.jump_button.setText("Jump to latest ↓")
-        self.jump_button.setAccessibleName("Jump to the latest message")
-        self.jump_button.setCursor(Qt.CursorShape.PointingHandCursor)
+        # Read by the delegate when it paints: what is under the pointer (a message and the action there, or
+        # (None, "earlier") for the earlier row), and the text selected in a message.
+        self.hover: tuple[ChatItem | None, str] = (None, "")
+        self.selection: TextSelection | None = None
+        self._press: tuple[QPoint, Hit, ChatItem | None] | None = None
+        self.jump_button = JumpButton(self)
         self.jump_button.clicked.connect(self.scroll_to_bottom)
-        self.jump_button.hide()
-        self.toast = QLabel(self)
-        self.toast.setObjectName("toast")
-        self.toast.hide()
-        self._toast_timer = QTimer(self)
-        self._toast_timer.setSingleShot(True)
-        self._toast_timer.setInterval(_TOAST_MS)
-        self._toast_timer.timeout.connect(self.toast.hide)
+        self.toast = Toast(self)
         self._found: ChatItem | None = None
         self._found_timer = QTimer(self)
         self._found_timer.setSingleShot(True)
@@ -148,9 +105,9 @@ class ChatView(QListView):
     # -- content --------------------------------------------------------------------------------------------
 
     @property
-    def bubbles(self) -> list[ChatItem]:
-        """The messages shown, oldest first (the "earlier" row left out)."""
-        return [item for item in self.model_.items if not isinstance(item, EarlierRow)]
+    def items(self) -> Sequence[ChatItem]:
+        """The messages shown, oldest first."""
+        return self.model_.items
 
     def set_empty_hint(self, text: str) -> None:
         self._empty_hint = text
@@ -159,33 +116,30 @@ class ChatView(QListView):
     def show_messages(self, messages: Sequence[StoredMessage], *, earlier: int = 0) -> None:
         """Show ``messages`` (the latest part of the active path); ``earlier`` more are not shown yet."""
         items: list[ChatItem] = []
-        if earlier > 0:
-            self._earlier.count = earlier
-            items.append(self._earlier)
         for message in messages:
             if message.role == Role.SYSTEM:
                 continue
             item = self._new_item(message.role, message.content)
             if message.reasoning:
                 item.thinking.set_finished_text(message.reasoning)
-            item.set_meta(describe_stored(message))
             item.bind(message)
             items.append(item)
-        self._selection = None
-        self._hover = (None, "")
+        self.selection = None
+        self.hover = (None, "")
         self._follow = True
-        self.model_.reset(items)
+        self.model_.reset(items, earlier)
         self.scrollToBottom()
 
-    def add_bubble(self, role: Role, text: str = "") -> ChatItem:
+    def add_item(self, role: Role, text: str = "") -> ChatItem:
+        """A new message at the end (yours just sent, or a reply about to stream), followed to the bottom."""
         item = self._new_item(role, text)
         self.model_.append(item)
         self._follow = True
         self.scrollToBottom()
         return item
 
-    def bubble_for(self, message_id: int) -> ChatItem | None:
-        return next((b for b in self.model_.items if b.message_id == message_id), None)
+    def item_for(self, message_id: int) -> ChatItem | None:
+        return next((item for item in self.model_.items if item.message_id == message_id), None)
 
     def set_actions_enabled(self, enabled: bool) -> None:
         """Edit, Regenerate, Delete and the version arrows wait while a reply is being written (Copy does not)."""
@@ -197,9 +151,6 @@ class ChatView(QListView):
     def actions_enabled(self) -> bool:
         return self._actions_enabled
 
-    def show_earlier(self) -> None:
-        self.earlier_requested.emit()
-
     def _new_item(self, role: Role, text: str) -> ChatItem:
         item = ChatItem(role, text, reasoning_display=self.reasoning_display)
         item.on_change = self._on_item_changed
@@ -209,18 +160,18 @@ class ChatView(QListView):
         # The new size is asked for at the next layout pass; other items answer from their cached layouts.
         self.model_.changed(item)
         with contextlib.suppress(ValueError):
-            self.itemDelegate().sizeHintChanged.emit(self.model_.index(self.model_.items.index(item)))
+            self.itemDelegate().sizeHintChanged.emit(self.model_.index_of(item))
 
     # -- scrolling ------------------------------------------------------------------------------------------
 
     def scroll_to_message(self, message_id: int, *, mark: bool = True) -> bool:
         """Scroll to a message (marked for a moment, when ``mark``); False when it is not shown."""
-        item = self.bubble_for(message_id)
+        item = self.item_for(message_id)
         if item is None:
             return False
         self._follow = False
         self.doItemsLayout()
-        index = self.model_.index(self.model_.items.index(item))
+        index = self.model_.index_of(item)
         self.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtTop)
         self.setCurrentIndex(index)
         if mark:
@@ -258,57 +209,17 @@ class ChatView(QListView):
     def _update_jump(self) -> None:
         bar = self.verticalScrollBar()
         self.jump_button.setVisible(not self._follow and bar.value() < bar.maximum() - _FOLLOW_SLACK_PX)
-        self._place_jump()
-
-    def _place_jump(self) -> None:
-        hint = self.jump_button.sizeHint()
-        self.jump_button.resize(hint)
-        self.jump_button.move((self.width() - hint.width()) // 2, self.height() - hint.height() - 12)
+        self.jump_button.place()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self._place_jump()
+        self.jump_button.place()
 
-    # -- painting -------------------------------------------------------------------------------------------
-
-    def paint_item(self, painter: QPainter, item: ChatItem, top: int, row: int) -> None:
-        width = self.viewport().width()
-        if isinstance(item, EarlierRow):
-            self._paint_earlier(painter, item, top, width, row == self.currentIndex().row())
-            return
-        hovered, action = self._hover
-        current = row == self.currentIndex().row() and self.hasFocus()
-        last = bool(self.model_.items) and item is self.model_.items[-1]
-        self.painter.paint(
-            painter,
-            item,
-            top,
-            width,
-            show_actions=item is hovered or current or last,
-            hovered_action=action if item is hovered else "",
-            current=current,
-            actions_enabled=self._actions_enabled,
-            selection=self._selection,
-        )
-
-    def _paint_earlier(self, painter: QPainter, item: EarlierRow, top: int, width: int, current: bool) -> None:
-        look = self.painter.look
-        text = f"Show earlier messages ({item.count:,})"
-        metrics = self.fontMetrics()
-        w, h = metrics.horizontalAdvance(text) + 28, metrics.height() + 12
-        rect = QPointF((width - w) / 2, top + 8)
-        painter.save()
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(look.accent if current and self.hasFocus() else look.border)
-        painter.setBrush(look.hover if self._hover[0] is item else Qt.BrushStyle.NoBrush)
-        painter.drawRoundedRect(int(rect.x()), int(rect.y()), w, h, h / 2, h / 2)
-        painter.setPen(look.text)
-        painter.drawText(int(rect.x()), int(rect.y()), w, h, int(Qt.AlignmentFlag.AlignCenter), text)
-        painter.restore()
+    # -- painting (rows are painted by app.ui.chat.delegate) ------------------------------------------------
 
     def paintEvent(self, event: QPaintEvent) -> None:
         super().paintEvent(event)
-        if not self.model_.items and self._empty_hint:
+        if not self.model_.rowCount() and self._empty_hint:
             painter = QPainter(self.viewport())
             painter.setPen(self.painter.look.muted)
             rect = self.viewport().rect().adjusted(40, 0, -40, 0)
@@ -328,20 +239,15 @@ class ChatView(QListView):
 
     # -- mouse ----------------------------------------------------------------------------------------------
 
-    def _item_at(self, pos: QPoint) -> tuple[ChatItem | None, QModelIndex, QPointF]:
-        index = self.indexAt(pos)
-        if not index.isValid():
-            return None, index, QPointF()
-        rect = self.visualRect(index)
-        return index.data(ItemRole), index, QPointF(pos.x(), pos.y() - rect.top())
-
     def hit_at(self, pos: QPoint) -> tuple[ChatItem | None, Hit]:
-        """What is at ``pos`` in the viewport."""
-        item, _index, point = self._item_at(pos)
+        """What is at ``pos`` in the viewport: a message and the part of it, or (None, "earlier")."""
+        index = self.indexAt(pos)
+        if self.model_.is_earlier(index):
+            return None, Hit("earlier")
+        item = self.model_.item(index)
         if item is None:
             return None, Hit()
-        if isinstance(item, EarlierRow):
-            return item, Hit("earlier")
+        point = QPointF(pos.x(), pos.y() - self.visualRect(index).top())
         return item, self.painter.hit(item, self.viewport().width(), point)
 
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
@@ -350,9 +256,9 @@ class ChatView(QListView):
             self._drag_select(pos)
             return
         item, hit = self.hit_at(pos)
-        hover = (item, hit.value if hit.kind == "action" else "")
-        if hover != self._hover:
-            self._hover = hover
+        hover = (item, hit.value if hit.kind == "action" else "earlier" if hit.kind == "earlier" else "")
+        if hover != self.hover:
+            self.hover = hover
             self.viewport().update()
         pointing = hit.kind in ("link", "copy_code", "action", "thinking", "earlier")
         text = hit.kind in ("content", "reasoning")
@@ -366,8 +272,8 @@ class ChatView(QListView):
 
     def leaveEvent(self, event: QEvent) -> None:
         super().leaveEvent(event)
-        if self._hover != (None, ""):
-            self._hover = (None, "")
+        if self.hover != (None, ""):
+            self.hover = (None, "")
             self.viewport().update()
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
@@ -376,42 +282,29 @@ class ChatView(QListView):
             return
         pos = event.position().toPoint()
         item, hit = self.hit_at(pos)
-        self._selection = None
-        if item is not None:
-            index = self.model_.index(self.model_.items.index(item))
+        index = self.indexAt(pos)
+        self.selection = None
+        if index.isValid():
             self.selectionModel().setCurrentIndex(index, self.selectionModel().SelectionFlag.NoUpdate)
             self._press = (pos, hit, item)
-            if hit.kind in ("content", "reasoning"):
-                self._selection = TextSelection(item, hit.kind, hit.position, hit.position)
+            if item is not None and hit.kind in ("content", "reasoning"):
+                self.selection = TextSelection(item, hit.kind, hit.position, hit.position)
         self.viewport().update()
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
         item, hit = self.hit_at(event.position().toPoint())
         if item is None or hit.kind not in ("content", "reasoning"):
             return
-        cursor = QTextCursor(self.painter.document(item, hit.kind))
-        cursor.setPosition(max(0, hit.position))
-        cursor.select(QTextCursor.SelectionType.WordUnderCursor)
-        self._selection = TextSelection(item, hit.kind, cursor.anchor(), cursor.position())
+        self.selection = TextSelection.word(self.painter, item, hit.kind, hit.position)
         self._press = None
         self.viewport().update()
 
     def _drag_select(self, pos: QPoint) -> None:
-        assert self._press is not None
-        selection = self._selection
+        selection = self.selection
         if selection is None:
             return
-        lay = self.painter.layout(selection.item, self.viewport().width())
-        index = self.model_.index(self.model_.items.index(selection.item))
-        top = self.visualRect(index).top()
-        origin = lay.content_at if selection.document == "content" else lay.reasoning_at
-        if origin is None:
-            return
-        doc = self.painter.document(selection.item, selection.document)
-        inside = QPointF(pos.x(), pos.y() - top) - origin
-        selection.position = doc.documentLayout().hitTest(inside, Qt.HitTestAccuracy.FuzzyHit)
-        if selection.position < 0:
-            selection.position = 0 if inside.y() < 0 else doc.characterCount() - 1
+        top = self.item_rect(selection.item).top()
+        selection.drag_to(self.painter, QPointF(pos.x(), pos.y() - top), self.viewport().width())
         self.viewport().update()
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
@@ -421,15 +314,16 @@ class ChatView(QListView):
         pos, hit, item = press
         if (event.position().toPoint() - pos).manhattanLength() > 4:
             return  # a drag: a selection, not a click
-        selection = self._selection
-        if selection is not None and selection.anchor == selection.position:
-            self._selection = None
-        self.activate(item, hit, event.position().toPoint())
+        if self.selection is not None and self.selection.empty:
+            self.selection = None
+        self.activate(item, hit)
 
-    def activate(self, item: ChatItem, hit: Hit, pos: QPoint | None = None) -> None:
-        """Do what clicking ``hit`` on ``item`` does."""
+    def activate(self, item: ChatItem | None, hit: Hit) -> None:
+        """Do what clicking ``hit`` on ``item`` (None: the earlier row) does."""
         if hit.kind == "earlier":
             self.earlier_requested.emit()
+        elif item is None:
+            return
         elif hit.kind == "thinking":
             item.thinking.toggle()
         elif hit.kind == "link":
@@ -440,16 +334,16 @@ class ChatView(QListView):
             block = self.painter.code_block(item, int(hit.value))
             if block is not None:
                 QGuiApplication.clipboard().setText(block.code)
-                self._say_copied(pos, "Code copied")
+                self.toast.say("Code copied")
         elif hit.kind == "action":
-            self.run_action(item, hit.value, pos)
+            self.run_action(item, hit.value)
         self.viewport().update()
 
-    def run_action(self, item: ChatItem, name: str, pos: QPoint | None = None) -> None:
+    def run_action(self, item: ChatItem, name: str) -> None:
         """Run a message's action (copy, edit, regenerate, delete, previous, next)."""
         if name == "copy":
             QGuiApplication.clipboard().setText(item.text)
-            self._say_copied(pos, "Message copied")
+            self.toast.say("Message copied")
             return
         ident = item.message_id
         if ident is None or not self._actions_enabled:
@@ -464,15 +358,6 @@ class ChatView(QListView):
             self.sibling_requested.emit(ident, -1)
         elif name == "next" and item.sibling_index < item.sibling_count - 1:
             self.sibling_requested.emit(ident, +1)
-
-    def _say_copied(self, _pos: QPoint | None, text: str) -> None:
-        """A short-lived note at the bottom of the view ("Code copied")."""
-        self.toast.setText(text)
-        self.toast.adjustSize()
-        self.toast.move((self.width() - self.toast.width()) // 2, self.height() - self.toast.height() - 56)
-        self.toast.show()
-        self.toast.raise_()
-        self._toast_timer.start()
 
     def viewportEvent(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.ToolTip and isinstance(event, QHelpEvent):
@@ -497,8 +382,8 @@ class ChatView(QListView):
     # -- keyboard -------------------------------------------------------------------------------------------
 
     def current_item(self) -> ChatItem | None:
-        index = self.currentIndex()
-        return index.data(ItemRole) if index.isValid() else None
+        """The message with the keyboard focus (None on the earlier row, or when there is none)."""
+        return self.model_.item(self.currentIndex())
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         item = self.current_item()
@@ -506,24 +391,11 @@ class ChatView(QListView):
         if event.matches(QKeySequence.StandardKey.Copy):
             self.copy_selection_or_message()
             return
-        if item is not None and isinstance(item, EarlierRow) and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if self.model_.is_earlier(self.currentIndex()) and key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
             self.earlier_requested.emit()
             return
-        if (
-            item is not None
-            and not isinstance(item, EarlierRow)
-            and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
-        ):
-            name = {
-                Qt.Key.Key_Return: "edit",
-                Qt.Key.Key_Enter: "edit",
-                Qt.Key.Key_E: "edit",
-                Qt.Key.Key_R: "regenerate",
-                Qt.Key.Key_Delete: "delete",
-                Qt.Key.Key_Left: "previous",
-                Qt.Key.Key_Right: "next",
-                Qt.Key.Key_C: "copy",
-            }.get(Qt.Key(key))
+        if item is not None and not event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier:
+            name = KEY_ACTIONS.get(Qt.Key(key))
             if name is not None:
                 self.run_action(item, name)
                 return
@@ -549,65 +421,37 @@ class ChatView(QListView):
         return self.model_.index(max(0, min(rows - 1, target)))
 
     def copy_selection_or_message(self) -> None:
-        selection = self._selection
-        if selection is not None and selection.anchor != selection.position:
-            cursor = QTextCursor(self.painter.document(selection.item, selection.document))
-            cursor.setPosition(selection.anchor)
-            cursor.setPosition(selection.position, QTextCursor.MoveMode.KeepAnchor)
-            QGuiApplication.clipboard().setText(cursor.selection().toPlainText())
+        """Ctrl+C: the selected text, or else the whole message with the keyboard focus."""
+        if self.selection is not None and not self.selection.empty:
+            QGuiApplication.clipboard().setText(self.selected_text())
             return
         item = self.current_item()
-        if item is not None and not isinstance(item, EarlierRow):
+        if item is not None:
             self.run_action(item, "copy")
 
     def selected_text(self) -> str:
-        selection = self._selection
-        if selection is None:
-            return ""
-        cursor = QTextCursor(self.painter.document(selection.item, selection.document))
-        cursor.setPosition(selection.anchor)
-        cursor.setPosition(selection.position, QTextCursor.MoveMode.KeepAnchor)
-        return cursor.selection().toPlainText()
+        return "" if self.selection is None else self.selection.text(self.painter)
 
     def contextMenuEvent(self, event: QContextMenuEvent) -> None:
         if event.reason() == QContextMenuEvent.Reason.Mouse:
             item, _hit = self.hit_at(event.pos())
         else:
             item = self.current_item()
-        if item is None or isinstance(item, EarlierRow):
+        if item is None:
             return
         menu = self.context_menu(item)
         menu.exec(event.globalPos())
         menu.deleteLater()  # its actions hold the item: let both go
 
     def context_menu(self, item: ChatItem) -> QMenu:
-        """Everything that can be done with a message, as a menu (the keyboard's way to every action)."""
-        menu = QMenu(self)
-        if self.selected_text():
-            menu.addAction("Copy selection", self.copy_selection_or_message)
-        menu.addAction("Copy message", lambda: self.run_action(item, "copy"))
-        if item.bound:
-            enabled = self._actions_enabled
-            if item.role == Role.USER:
-                menu.addAction("Edit and resend", lambda: self.run_action(item, "edit")).setEnabled(enabled)
-            else:
-                menu.addAction("Regenerate", lambda: self.run_action(item, "regenerate")).setEnabled(enabled)
-            if item.sibling_count > 1:
-                prev = menu.addAction("Previous version", lambda: self.run_action(item, "previous"))
-                prev.setEnabled(enabled and item.sibling_index > 0)
-                nxt = menu.addAction("Next version", lambda: self.run_action(item, "next"))
-                nxt.setEnabled(enabled and item.sibling_index < item.sibling_count - 1)
-            if item.thinking.visible:
-                menu.addAction("Hide thinking" if item.thinking.expanded else "Show thinking", item.thinking.toggle)
-            menu.addSeparator()
-            menu.addAction("Delete…", lambda: self.run_action(item, "delete")).setEnabled(enabled)
-        return menu
+        """Everything that can be done with a message, as a menu."""
+        return message_menu(self, item)
 
     # -- helpers for tests and tools ------------------------------------------------------------------------
 
     def item_rect(self, item: ChatItem) -> Any:
         """Where ``item`` is in the viewport (a QRect)."""
-        return self.visualRect(self.model_.index(self.model_.items.index(item)))
+        return self.visualRect(self.model_.index_of(item))
 
     def action_point(self, item: ChatItem, name: str) -> QPoint | None:
         """The viewport point to click for an item's action (None when it has no such action)."""
@@ -626,4 +470,4 @@ class ChatView(QListView):
     @property
     def earlier_count(self) -> int:
         """How many earlier messages are not shown yet (0: the whole conversation is shown)."""
-        return self._earlier.count if self._earlier in self.model_.items else 0
+        return self.model_.earlier

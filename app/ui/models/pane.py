@@ -34,8 +34,8 @@ from app.hub.local_scan import FoundModel
 from app.hub.model_details import InstalledRow, short_path
 from app.qt.models_controller import ModelsController
 from app.ui.banner import Banner
-from app.ui.models.downloads import DownloadList
 from app.ui.models.details_dialog import ModelDetailsDialog
+from app.ui.models.downloads import DownloadList
 from app.ui.models.tables import ROLE, InstalledTable, RemoteTable
 
 # ask(title, text, buttons) -> the chosen button's label, or "" when dismissed.

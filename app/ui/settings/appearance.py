@@ -6,24 +6,23 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QApplication, QButtonGroup, QCheckBox, QComboBox, QHBoxLayout, QRadioButton, QWidget
 
 from app.core.settings import FONT_SIZES, THEMES, Settings
-from app.ui.settings.common import Card, SettingsPage, fit_width
+from app.qt.settings_controller import SettingsController
+from app.ui.settings.common import Card, SettingsSection, fit_width
 from app.ui.theme import apply_theme
 
 _THEME_LABELS = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 
 
-class AppearancePane(SettingsPage):
-    """Signals: changed(dict) with the fields that changed (after the new look is applied)."""
+class AppearancePane(SettingsSection):
+    """Each change restyles the app, then is submitted; a change made elsewhere (a reset) restyles it too."""
 
-    changed = Signal(object)
+    FIELDS = ("theme", "font_size", "compact")
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__("Appearance", "How Moss looks. Changes show at once.", parent)
-        self._settings = settings
+    def __init__(self, owner: SettingsController, parent: QWidget | None = None) -> None:
+        super().__init__("Appearance", "How Moss looks. Changes show at once.", owner, parent)
         self._quiet = False
         card = self.add_card(Card())
         row = QHBoxLayout()
@@ -49,14 +48,13 @@ class AppearancePane(SettingsPage):
         self.compact.setAccessibleName("Compact mode")
         card.add_row("", self.compact, "Tighter spacing, so more of a chat and of the lists fits on the screen.")
         self.finish()
-        self.show_settings(settings)
+        self.show_settings(owner.settings)
         self.theme_group.idToggled.connect(self._on_theme_toggled)
         self.font_size.activated.connect(lambda _i: self._choose(font_size=int(self.font_size.currentData())))
         self.compact.toggled.connect(lambda on: self._choose(compact=on))
 
     def show_settings(self, settings: Settings) -> None:
-        """Put ``settings`` on screen without emitting anything (the look itself: ``apply_look``)."""
-        self._settings = settings
+        """Put ``settings`` on screen without submitting anything (the look itself: ``apply_look``)."""
         self._quiet = True
         try:
             self.theme_buttons.get(settings.theme, self.theme_buttons["system"]).setChecked(True)
@@ -65,12 +63,13 @@ class AppearancePane(SettingsPage):
         finally:
             self._quiet = False
 
-    def remember(self, settings: Settings) -> None:
-        self._settings = settings
+    def changed_elsewhere(self, settings: Settings) -> None:
+        self.show_settings(settings)
+        self.apply_look(settings)
 
     def apply_look(self, settings: Settings | None = None) -> None:
-        """Restyle the running app for ``settings`` (the ones shown, if None)."""
-        s = settings or self._settings
+        """Restyle the running app for ``settings`` (the ones saved, if None)."""
+        s = settings or self.settings
         app = QApplication.instance()
         if isinstance(app, QApplication):
             apply_theme(app, s.theme, font_size=s.font_size, compact=s.compact)
@@ -82,5 +81,5 @@ class AppearancePane(SettingsPage):
     def _choose(self, **changes: Any) -> None:
         if self._quiet:
             return
-        self.apply_look(dataclasses.replace(self._settings, **changes))
-        self.changed.emit(changes)
+        self.apply_look(dataclasses.replace(self.settings, **changes))
+        self.submit(**changes)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
 
 from app.core.settings import BUILTIN_PRESETS, Settings
 from app.core.types import ReasoningEffort
-from app.ui.settings.common import Card, SettingsPage, fit_width
+from app.qt.settings_controller import SettingsController
+from app.ui.settings.common import Card, SettingsSection, fit_width
 
 AskName = Callable[[str, str], str | None]  # (question, suggested name) -> the name typed, None if cancelled
 _TYPING_PAUSE_MS = 600  # the prompt is saved once typing pauses, not on every key
@@ -33,29 +34,28 @@ _BUILTIN = "builtin"
 _MINE = "mine"
 
 
-class ChatPane(SettingsPage):
-    """Signals: changed(dict) with the fields that changed (the prompt once typing pauses, see ``flush``)."""
+class ChatPane(SettingsSection):
+    """Submits each change at once, except the instructions: once typing pauses (see ``flush``)."""
 
-    changed = Signal(object)
+    FIELDS = ("system_prompt", "system_prompt_presets", "reasoning_display", "reasoning_effort")
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__("Chat", "How new chats start, and how reasoning models think and show it.", parent)
+    def __init__(self, owner: SettingsController, parent: QWidget | None = None) -> None:
+        super().__init__("Chat", "How new chats start, and how reasoning models think and show it.", owner, parent)
         self.ask_name: AskName = self._input_dialog  # tests answer it instead
-        self._settings = settings
         self._quiet = False
         self._typing = QTimer(self)
         self._typing.setSingleShot(True)
         self._typing.setInterval(_TYPING_PAUSE_MS)
         self._build()
-        self.show_settings(settings)
+        self.show_settings(owner.settings)
         self._typing.timeout.connect(self.flush)
         self.prompt.textChanged.connect(self._on_prompt_edited)
         self.presets.activated.connect(self._on_preset_chosen)
         self.presets.currentIndexChanged.connect(self._update_buttons)
         self.save_preset_button.clicked.connect(self.save_preset)
         self.delete_preset_button.clicked.connect(self.delete_preset)
-        self.display.activated.connect(lambda _i: self._emit(reasoning_display=self.display.currentData()))
-        self.effort.activated.connect(lambda _i: self._emit(reasoning_effort=self.effort.currentData()))
+        self.display.activated.connect(lambda _i: self._submit(reasoning_display=self.display.currentData()))
+        self.effort.activated.connect(lambda _i: self._submit(reasoning_effort=self.effort.currentData()))
 
     def _build(self) -> None:
         card = self.add_card(Card("New chats"))
@@ -120,8 +120,7 @@ class ChatPane(SettingsPage):
     # -- showing ------------------------------------------------------------------------------------------
 
     def show_settings(self, settings: Settings) -> None:
-        """Put ``settings`` on screen without emitting anything."""
-        self._settings = settings
+        """Put ``settings`` on screen without submitting anything."""
         self._typing.stop()
         self._quiet = True
         try:
@@ -134,10 +133,6 @@ class ChatPane(SettingsPage):
         finally:
             self._quiet = False
         self._update_buttons()
-
-    def remember(self, settings: Settings) -> None:
-        """The settings as saved now (after a change made here), without redrawing what is being typed."""
-        self._settings = settings
 
     def _fill_presets(self, mine: tuple[tuple[str, str], ...]) -> None:
         self.presets.clear()
@@ -170,9 +165,9 @@ class ChatPane(SettingsPage):
 
     # -- choosing -----------------------------------------------------------------------------------------
 
-    def _emit(self, **changes: Any) -> None:
+    def _submit(self, **changes: Any) -> None:
         if not self._quiet:
-            self.changed.emit(changes)
+            self.submit(**changes)
 
     def _on_prompt_edited(self) -> None:
         if self._quiet:
@@ -187,8 +182,8 @@ class ChatPane(SettingsPage):
         """Save the instructions now if they were edited (the window calls it when it closes)."""
         self._typing.stop()
         text = self.prompt.toPlainText()
-        if text != self._settings.system_prompt:
-            self._emit(system_prompt=text)
+        if text != self.settings.system_prompt:
+            self._submit(system_prompt=text)
 
     def _on_preset_chosen(self, index: int) -> None:
         data = self.presets.itemData(index)
@@ -216,7 +211,7 @@ class ChatPane(SettingsPage):
         if any(name.casefold() == builtin.casefold() for builtin, _ in BUILTIN_PRESETS):
             self._say(f"“{name}” is the name of a preset that comes with Moss. Choose another name.")
             return
-        mine = [(n, t) for n, t in self._settings.system_prompt_presets if n.casefold() != name.casefold()]
+        mine = [(n, t) for n, t in self.settings.system_prompt_presets if n.casefold() != name.casefold()]
         mine.append((name, text))
         self._commit_presets(tuple(sorted(mine, key=lambda pair: pair[0].casefold())), text)
         self._say(f"Saved as “{name}”.")
@@ -225,13 +220,13 @@ class ChatPane(SettingsPage):
         data = self.presets.currentData()
         if not data or data[0] != _MINE:
             return
-        mine = tuple((n, t) for n, t in self._settings.system_prompt_presets if n != data[1])
+        mine = tuple((n, t) for n, t in self.settings.system_prompt_presets if n != data[1])
         self._commit_presets(mine, self.prompt.toPlainText())
         self._say(f"Deleted “{data[1]}”. The instructions above stay as they are.")
 
     def _commit_presets(self, presets: tuple[tuple[str, str], ...], prompt: str) -> None:
         self._typing.stop()
-        self._emit(system_prompt_presets=presets, system_prompt=prompt)
+        self._submit(system_prompt_presets=presets, system_prompt=prompt)
         self._quiet = True
         try:
             self._fill_presets(presets)

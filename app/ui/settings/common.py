@@ -1,9 +1,12 @@
 """Building blocks shared by the settings window's sections: a scrolling page with a title, cards of labelled
-rows, and the short hints under technical values, so every section looks and reads the same."""
+rows, and the short hints under technical values, so every section looks and reads the same; and a section
+that edits settings through their one owner (``SettingsSection``)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from typing import Any
+
+from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -14,6 +17,9 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+
+from app.core.settings import Settings
+from app.qt.settings_controller import SettingsController
 
 LABEL_WIDTH = 170  # the left column of every card, so the controls of all cards line up
 
@@ -57,6 +63,46 @@ class SettingsPage(QScrollArea):
     def finish(self) -> None:
         """After the last card: the rest of the page stays empty."""
         self.column.addStretch(1)
+
+
+class SettingsSection(SettingsPage):
+    """A page whose controls edit some of the settings (``FIELDS``). It keeps no copy: it reads the owner's
+    settings, submits its edits there, and redraws (``show_settings``) only when one of its fields changes
+    elsewhere (Delete all data resets them), never for its own edit: that would disturb what is being typed
+    or chosen, such as loading values not applied yet."""
+
+    FIELDS: tuple[str, ...] = ()
+
+    def __init__(self, title: str, summary: str, owner: SettingsController, parent: QWidget | None = None) -> None:
+        super().__init__(title, summary, parent)
+        self.owner = owner
+        self._submitting = False
+        owner.changed.connect(self._on_settings_changed)
+
+    @property
+    def settings(self) -> Settings:
+        return self.owner.settings
+
+    def show_settings(self, settings: Settings) -> None:
+        """Put ``settings`` on screen without submitting anything."""
+        raise NotImplementedError
+
+    def submit(self, **changes: Any) -> None:
+        """The settings with ``changes``, saved and announced by the owner."""
+        self._submitting = True
+        try:
+            self.owner.update(**changes)
+        finally:
+            self._submitting = False
+
+    def changed_elsewhere(self, settings: Settings) -> None:
+        """Some of this page's fields were changed by someone else: show them."""
+        self.show_settings(settings)
+
+    @Slot(object, object)
+    def _on_settings_changed(self, settings: Settings, before: Settings) -> None:
+        if not self._submitting and any(getattr(settings, n) != getattr(before, n) for n in self.FIELDS):
+            self.changed_elsewhere(settings)
 
 
 class Card(QFrame):

@@ -27,8 +27,9 @@ from PySide6.QtWidgets import (
 
 from app.core.settings import KV_TYPES, Settings
 from app.core.types import ModelInfo
+from app.qt.settings_controller import SettingsController
 from app.ui.models.picker import model_label
-from app.ui.settings.common import Card, SettingsPage, fit_width, hint
+from app.ui.settings.common import Card, SettingsSection, fit_width, hint
 
 LOAD_FIELDS = (
     "manual_load",
@@ -72,16 +73,16 @@ def _real(low: float, high: float, step: float, name: str) -> QDoubleSpinBox:
 _SAMPLERS = ("temperature", "top_p", "top_k", "min_p", "repeat_penalty")
 
 
-class InferencePane(SettingsPage):
-    """Signals: changed(dict) with the sampling fields, as soon as one changes; apply_requested(dict) with the
-    loading fields, from "Apply and reload" and "Reset to automatic"."""
+class InferencePane(SettingsSection):
+    """Sampling changes are submitted as soon as one is made; the loading fields by "Apply and reload" and "Reset
+    to automatic", after which it emits apply_requested() (the model is to load again with them)."""
 
-    changed = Signal(object)
-    apply_requested = Signal(object)
+    FIELDS = LOAD_FIELDS + SAMPLING_FIELDS
+    apply_requested = Signal()
 
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
-        super().__init__("Inference", "How the model runs on this computer, and how it chooses its words.", parent)
-        self._settings = settings
+    def __init__(self, owner: SettingsController, parent: QWidget | None = None) -> None:
+        summary = "How the model runs on this computer, and how it chooses its words."
+        super().__init__("Inference", summary, owner, parent)
         self._model: ModelInfo | None = None
         self._quiet = False  # while values are being shown, not chosen
         self._shown_load: dict[str, Any] = {}  # the loading values as last put on screen
@@ -214,11 +215,10 @@ class InferencePane(SettingsPage):
         else:
             self.model_name.setText(model_label(info.path))
             self.plan.setText("\n".join(info.plan) or "Loaded with default settings.")
-        self.show_settings(self._settings)
+        self.show_settings(self.settings)
 
     def show_settings(self, settings: Settings) -> None:
-        """Put ``settings`` on screen without emitting anything (they are what is saved)."""
-        self._settings = settings
+        """Put ``settings`` on screen without submitting anything (they are what is saved)."""
         self._quiet = True
         try:
             shown = settings
@@ -243,12 +243,6 @@ class InferencePane(SettingsPage):
             self._quiet = False
         self._update_enabled()
         self._shown_load = self.load_values()  # what "not applied yet" compares with
-        self._update_pending()
-
-    def remember(self, settings: Settings) -> None:
-        """The settings as saved now (after a change made here), without redrawing the controls."""
-        self._settings = settings
-        self._shown_load = self.load_values()
         self._update_pending()
 
     def _show_sampling(self, settings: Settings) -> None:
@@ -307,7 +301,10 @@ class InferencePane(SettingsPage):
         return values
 
     def apply(self) -> None:
-        self.apply_requested.emit(self.load_values())
+        """Submit the loading fields as shown, then ask for the model to load again with them."""
+        self.submit(**self.load_values())
+        self.show_settings(self.settings)
+        self.apply_requested.emit()
 
     def reset_to_automatic(self) -> None:
         """Back to the planner's choices (and automatic threads and batch), applied at once."""
@@ -337,7 +334,7 @@ class InferencePane(SettingsPage):
 
     def _settings_with_custom(self) -> Settings:
         """Sampling of one's own: the numbers chosen before, or (never chosen) the model's as a start."""
-        own = dataclasses.replace(self._settings, sampling_custom=True)
+        own = dataclasses.replace(self.settings, sampling_custom=True)
         untouched = all(getattr(own, name) == getattr(Settings(), name) for name in _SAMPLERS)
         if untouched and self._model is not None:
             model = self._model.default_params
@@ -345,8 +342,8 @@ class InferencePane(SettingsPage):
         return own
 
     def _settings_without_custom(self) -> Settings:
-        return dataclasses.replace(self._settings, sampling_custom=False)
+        return dataclasses.replace(self.settings, sampling_custom=False)
 
     def _on_sampling_edited(self, *_args: object) -> None:
         if not self._quiet:
-            self.changed.emit(self.sampling_values())
+            self.submit(**self.sampling_values())

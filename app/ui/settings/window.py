@@ -1,15 +1,11 @@
 """The settings window: one window, sections on the left (Models, Inference, Chat, Appearance, Privacy, About).
 
-The window holds the settings as last saved; each section reports the fields it changed and the window emits
-the whole new Settings (``settings_changed``), which the main window persists and applies. Loading choices wait
-for "Apply and reload" (``reload_requested`` follows ``settings_changed``); the rest applies at once.
+The sections edit the settings through their one owner (app.qt.settings_controller), which saves and announces
+each change; whoever shows a setting follows its ``changed`` signal. Loading choices wait for "Apply and reload"
+(``reload_requested`` follows the change); the rest applies at once.
 """
 
 from __future__ import annotations
-
-import dataclasses
-from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
 from PySide6.QtGui import QHideEvent
@@ -23,10 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.settings import Settings
 from app.core.types import ModelInfo
+from app.hub.session import models_folder
 from app.platform.paths import AppPaths
+from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
+from app.qt.settings_controller import SettingsController
 from app.qt.task_runner import TaskRunner
 from app.storage.history import HistoryStore
 from app.ui.models.pane import ModelsPane
@@ -48,25 +46,25 @@ def _models_elsewhere() -> SettingsPage:
 
 
 class SettingsWindow(QDialog):
-    """Signals: settings_changed(Settings) after any change (the main window saves and applies it);
-    reload_requested() after "Apply and reload" (following its settings_changed); data_deleted() when
+    """Signals: reload_requested() after "Apply and reload" (once its settings are saved); data_deleted() when
     "Delete all data" has finished; history_erased() as soon as the history was erased in place, before the
     settings are reset and files deleted."""
 
     SECTIONS = ("Models", "Inference", "Chat", "Appearance", "Privacy", "About")
-    settings_changed = Signal(object)
     reload_requested = Signal()
     data_deleted = Signal()
     history_erased = Signal()
 
     def __init__(
         self,
-        settings: Settings,
+        settings: SettingsController,
         paths: AppPaths,
         store: HistoryStore,
         models: ModelsController | None = None,
+        engine: EngineController | None = None,
         parent: QWidget | None = None,
     ) -> None:
+        """``engine``: the model thread whose loaded model the Inference section follows (None: no model)."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settingsWindow")
@@ -88,7 +86,7 @@ class SettingsWindow(QDialog):
         self.stack = QStackedWidget()
         self.stack.setObjectName("settingsStack")
         self.models_pane = ModelsPane(models) if models is not None else None
-        models_dir = models.library.models_dir if models is not None else _models_dir(settings, paths)
+        models_dir = models.library.models_dir if models is not None else models_folder(paths, settings.settings)
         self.inference_pane = InferencePane(settings)
         self.chat_pane = ChatPane(settings)
         self.appearance_pane = AppearancePane(settings)
@@ -110,22 +108,26 @@ class SettingsWindow(QDialog):
         layout.addWidget(self.stack, 1)
         self.sections.currentRowChanged.connect(self._on_section_changed)
         self.sections.setCurrentRow(0)
-        self.inference_pane.changed.connect(self._on_pane_changed)
-        self.inference_pane.apply_requested.connect(self._on_apply_requested)
-        self.chat_pane.changed.connect(self._on_pane_changed)
-        self.appearance_pane.changed.connect(self._on_pane_changed)
+        self.inference_pane.apply_requested.connect(self.reload_requested)
         self.privacy_pane.settings_reset.connect(self._on_settings_reset)
         self.privacy_pane.erased.connect(self.data_deleted)
         self.privacy_pane.history_erased.connect(self.history_erased)
         if models is not None:
             models.folder_moved.connect(self.about_pane.set_models_folder)
-
-    @property
-    def settings(self) -> Settings:
-        """The settings as this window last emitted (or was given) them."""
-        return self._settings
+        if engine is not None:
+            engine.model_loaded.connect(self.set_model)
+            engine.model_unloaded.connect(self.clear_model)
+            self.set_model(engine.model)
 
     # -- the main window's interface ----------------------------------------------------------------------
+
+    def open_at(self, section: str) -> None:
+        """Show the window at ``section``, in front (it may be open behind the main window)."""
+        self.show_section(section)
+        if self.isVisible():
+            self.raise_()
+        self.show()
+        self.activateWindow()
 
     @Slot(object)
     def set_model(self, info: ModelInfo | None) -> None:
@@ -139,35 +141,10 @@ class SettingsWindow(QDialog):
     def show_section(self, name: str) -> None:
         self.sections.setCurrentRow(self.SECTIONS.index(name))
 
-    # -- changes ------------------------------------------------------------------------------------------
-
-    def _commit(self, changes: dict[str, Any]) -> Settings:
-        self._settings = dataclasses.replace(self._settings, **changes)
-        for pane in (self.chat_pane, self.appearance_pane):
-            pane.remember(self._settings)
-        self.inference_pane.remember(self._settings)
-        return self._settings
-
-    @Slot(object)
-    def _on_pane_changed(self, changes: dict[str, Any]) -> None:
-        before = self._settings
-        if self._commit(changes) != before:
-            self.settings_changed.emit(self._settings)
-
-    @Slot(object)
-    def _on_apply_requested(self, changes: dict[str, Any]) -> None:
-        self.settings_changed.emit(self._commit(changes))
-        self.inference_pane.show_settings(self._settings)
-        self.reload_requested.emit()
-
     @Slot()
     def _on_settings_reset(self) -> None:
-        """Delete all data: every preference back to its default (the models folder stays where it is)."""
-        self._settings = Settings(models_dir=self._settings.models_dir)
-        for pane in (self.inference_pane, self.chat_pane, self.appearance_pane):
-            pane.show_settings(self._settings)
-        self.appearance_pane.apply_look()
-        self.settings_changed.emit(self._settings)
+        """Delete all data: every preference back to its default (the sections follow, the look too)."""
+        self._settings.submit(self._settings.settings.with_defaults())
 
     def _on_section_changed(self, row: int) -> None:
         self.chat_pane.flush()  # instructions typed just before switching are kept
@@ -176,7 +153,3 @@ class SettingsWindow(QDialog):
     def hideEvent(self, event: QHideEvent) -> None:
         self.chat_pane.flush()
         super().hideEvent(event)
-
-
-def _models_dir(settings: Settings, paths: AppPaths) -> Path:
-    return Path(settings.models_dir).expanduser() if settings.models_dir else paths.models

@@ -1,0 +1,156 @@
+"""How the history's records are laid out in its tables: the columns read, and rows turned into records.
+
+One place for the mapping, so that the store (app.storage.history) and the importer (app.storage.exchange)
+read and write a message's facts the same way. Values that this Moss does not know (a finish reason or
+status written by another version, or by hand) are read as "none" rather than failing the whole read.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from app.core.conversation import NEW_CONVERSATION_TITLE
+from app.core.history import ConversationInfo, MessageStatus, ReplyFacts, StoredMessage
+from app.core.types import FinishReason, ReasoningEffort, Role
+
+CONVERSATION_COLUMNS = (
+    "c.id, c.uid, c.title, c.title_by_user, c.created_at, c.updated_at, c.model, c.reasoning_effort, "
+    "c.system_prompt, c.sampling, c.pinned, c.current_leaf_id, c.source, "
+    "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) AS message_count"
+)
+# The columns of a message's ReplyFacts, in the order of :func:`facts_values`.
+FACTS_COLUMNS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "tokens_per_second",
+    "ttft_s",
+    "finish_reason",
+    "dropped_messages",
+    "tool_calls",
+)
+MESSAGE_COLUMNS = (
+    "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.reasoning, m.model, m.status, "
+    + ", ".join(["m.created_at", *(f"m.{name}" for name in FACTS_COLUMNS)])
+)
+# Where a message sits among its siblings (oldest first); the index makes both counts cheap.
+SIBLING_COLUMNS = (
+    "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id),"
+    "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id"
+    " AND (s.created_at < m.created_at OR (s.created_at = m.created_at AND s.id < m.id)))"
+)
+# The active path, leaf first: (id, depth) for the leaf and each ancestor.
+PATH_UP = """
+WITH RECURSIVE up (id, depth) AS (
+    SELECT :leaf, 0
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
+)
+"""
+# The same, stopping after the ``last`` messages nearest the leaf (first paint of a long conversation).
+PATH_UP_LAST = """
+WITH RECURSIVE up (id, depth) AS (
+    SELECT :leaf, 0
+    UNION ALL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
+    WHERE m.parent_id IS NOT NULL AND up.depth + 1 < :last
+)
+"""
+
+Row = sqlite3.Row | tuple[Any, ...]
+
+
+def facts_values(facts: ReplyFacts) -> tuple[Any, ...]:
+    """``facts`` as the values of :data:`FACTS_COLUMNS`."""
+    return (
+        facts.prompt_tokens,
+        facts.completion_tokens,
+        facts.tokens_per_second,
+        facts.ttft_s,
+        None if facts.finish_reason is None else facts.finish_reason.value,
+        facts.dropped_messages,
+        json.dumps(list(facts.tool_calls)),
+    )
+
+
+def conversation_of(row: Row) -> ConversationInfo:
+    """A row of :data:`CONVERSATION_COLUMNS`."""
+    sampling = _json_or(row[9], {})
+    try:
+        effort = ReasoningEffort(row[7])
+    except ValueError:
+        effort = ReasoningEffort.MEDIUM
+    return ConversationInfo(
+        id=row[0],
+        uid=row[1],
+        title=row[2] or NEW_CONVERSATION_TITLE,
+        title_by_user=bool(row[3]),
+        created_at=row[4],
+        updated_at=row[5],
+        model=row[6],
+        reasoning_effort=effort,
+        system_prompt=row[8],
+        sampling=sampling if isinstance(sampling, dict) else {},
+        pinned=bool(row[10]),
+        current_leaf_id=row[11],
+        source=row[12],
+        message_count=row[13],
+    )
+
+
+def message_of(row: Row) -> StoredMessage:
+    """A row of :data:`MESSAGE_COLUMNS` followed by :data:`SIBLING_COLUMNS`."""
+    (ident, conversation, parent, role, content, reasoning, model, status, created) = row[:9]
+    prompt, completion, speed, ttft, finish, dropped, tools, siblings, index = row[9:18]
+    calls = _json_or(tools, [])
+    try:
+        known_status = MessageStatus(status)
+    except ValueError:  # written by a later Moss: shown as an ordinary message
+        known_status = MessageStatus.COMPLETE
+    return StoredMessage(
+        id=ident,
+        conversation_id=conversation,
+        parent_id=parent,
+        role=Role(role),  # the table's CHECK allows no other
+        content=content,
+        reasoning=reasoning,
+        model=model,
+        facts=ReplyFacts(
+            prompt_tokens=prompt,
+            completion_tokens=completion,
+            tokens_per_second=speed,
+            ttft_s=ttft,
+            finish_reason=FinishReason.read(finish),
+            dropped_messages=dropped or 0,
+            tool_calls=tuple(str(call) for call in calls) if isinstance(calls, list) else (),
+        ),
+        status=known_status,
+        created_at=created,
+        sibling_count=siblings,
+        sibling_index=index,
+    )
+
+
+def parents_first(messages: list[StoredMessage]) -> list[StoredMessage]:
+    """Order a conversation's messages so that every parent comes before its children (depth first)."""
+    children: dict[int | None, list[StoredMessage]] = {}
+    for message in messages:
+        children.setdefault(message.parent_id, []).append(message)
+    ordered: list[StoredMessage] = []
+    stack = list(reversed(children.get(None, [])))
+    while stack:
+        message = stack.pop()
+        ordered.append(message)
+        stack.extend(reversed(children.get(message.id, [])))
+    return ordered
+
+
+def _json_or(text: object, default: Any) -> Any:
+    """``text`` parsed as JSON, or ``default`` when it is missing or not JSON."""
+    if not isinstance(text, str):
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        return default
