@@ -329,3 +329,21 @@ def test_open_with_moss_on_macos_loads_the_file(
         assert controller.model is not None and controller.model.path == str(smollm2)
     finally:
         QApplication.instance().removeEventFilter(handler)  # type: ignore[union-attr]
+
+
+def test_scrolling_up_while_a_layout_is_pending_is_not_undone(
+    qtbot: QtBot, window: MainWindow, engine: ScriptedEngine, controller: EngineController
+) -> None:
+    """Scrolling can run the view's pending layout before the scroll bar announces the new value: the range
+    then changes while the view still thinks it follows the reply, and it must not pull the reader back."""
+    for i in range(6):
+        say(qtbot, window, controller, engine, f"Question {i}", answer(f"Answer {i}. " + "Some words here. " * 30))
+    view = window.chat_view
+    bar = view.verticalScrollBar()
+    assert view.following and bar.value() == bar.maximum() > 0
+    qtbot.mouseMove(view.viewport(), view.viewport().rect().center())  # the pointer rests over the chat
+    view.items[-1].append_text(" More words arrive." * 40)  # the reply grows: its row is laid out later
+    bar.setValue(0)  # the reader scrolls up before that layout has run
+    qtbot.wait(50)
+    assert bar.value() == 0 and not view.following
+    qtbot.waitUntil(view.jump_button.isVisible)

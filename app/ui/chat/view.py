@@ -98,6 +98,7 @@ class ChatView(QListView):
         self._found_timer.setSingleShot(True)
         self._found_timer.setInterval(_FOUND_MS)
         self._found_timer.timeout.connect(self._unmark)
+        self._announced = 0  # the scroll bar's value as its valueChanged last said
         self.verticalScrollBar().valueChanged.connect(self._on_scrolled)
         self.verticalScrollBar().rangeChanged.connect(self._on_range_changed)
         self.model_.rowsInserted.connect(lambda *_: self._update_jump())
@@ -198,12 +199,17 @@ class ChatView(QListView):
 
     def _on_scrolled(self, value: int) -> None:
         bar = self.verticalScrollBar()
+        self._announced = value
         self._follow = value >= bar.maximum() - _FOLLOW_SLACK_PX
         self._update_jump()
 
     def _on_range_changed(self, _minimum: int, maximum: int) -> None:
-        if self._follow:
-            self.verticalScrollBar().setValue(maximum)
+        bar = self.verticalScrollBar()
+        # A scroll can lay rows out again before the bar announces its new value (the view re-checks what
+        # the pointer rests on, and a row under it may change): the bar then already holds a value not yet
+        # announced. That scroll is the reader's; pinning to the bottom now would pull them back.
+        if self._follow and bar.value() == self._announced:
+            bar.setValue(maximum)
         self._update_jump()
 
     def _update_jump(self) -> None:
