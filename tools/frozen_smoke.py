@@ -374,7 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_chat_gpt_oss(app)
             if starter is not None:
                 check_chat_starter(app, starter)
-            figures["screenshots (7 scenes, light)"] = f"{check_screenshots(app):.1f} s"
+            figures["screenshots (8 scenes, light)"] = f"{check_screenshots(app):.1f} s"
             figures["first launch: window shown"] = f"{check_first_launch(app, starter):.2f} s"
     except SmokeFailure as failure:
         say(f"FAIL  {failure}")
