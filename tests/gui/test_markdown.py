@@ -446,3 +446,37 @@ def test_the_chat_takes_its_markdown_colours_from_the_theme(qtbot: QtBot, mode: 
     assert style == MarkdownStyle.from_palette(colours(mode), is_dark=mode == "dark")
     html = render_markdown("See [the docs](https://example.org) and `code`.", style).html
     assert f"color:{colours(mode)['link']}" in html and colours(mode)["inline_code_background"] in html
+
+
+def test_a_single_line_break_in_a_reply_is_kept(qtbot: QtBot) -> None:
+    """A poem or an address, one line per line, as chat apps show it (CommonMark alone would join the lines)."""
+    doc = document(render_markdown("Roses are red,\nviolets are blue.\n\nNew verse", LIGHT))
+    first = doc.firstBlock()
+    assert doc.blockCount() == 2 and first.text() == "Roses are red,\u2028violets are blue."  # one paragraph, two lines
+    assert first.layout().lineCount() == 2 and first.next().text() == "New verse"
+    code = document(render_markdown("```\na\nb\n```", LIGHT))  # code blocks keep their own lines as before
+    assert "a\nb" in code.toPlainText().replace("\u2029", "\n").replace("\u2028", "\n")
+
+
+def test_a_streaming_reply_keeps_the_space_between_its_paragraphs(qtbot: QtBot) -> None:
+    """While a reply streams, its finished paragraphs and the growing one are two documents; the space between
+    them is what the whole reply shows when it ends (a document drops its last block's bottom margin)."""
+    from app.core.types import Role
+    from app.ui.chat.view import ChatView
+
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(700, 500)
+    view.show()
+    text = "First paragraph here.\n\nSecond paragraph.\n\n```\ncode\n```\n\nThird paragraph.\n\nThe fourth one grows"
+    endings = ("", "\n\n```\nmore code", "\n\n- one\n- two\n\nafter it", "\n\n> quoted\n\nend", "\n\n## Next\n\nx")
+    for ending in endings:
+        item = view.add_item(Role.ASSISTANT)
+        item.streaming = True
+        item.append_text(text + ending)
+        view.doItemsLayout()
+        streaming = view.visualRect(view.model_.index_of(item)).height()
+        item.streaming = False
+        item.set_text(text + ending)
+        view.doItemsLayout()
+        assert view.visualRect(view.model_.index_of(item)).height() == streaming

@@ -352,7 +352,9 @@ def _cell_align(token: Token) -> str:
 
 
 _INLINE_TAGS = {
-    "softbreak": "\n",
+    # A single line break in a reply is a line break, as every chat app shows it (a poem, an address, a list
+    # typed without Markdown); CommonMark would join the lines into one paragraph.
+    "softbreak": "<br>",
     "hardbreak": "<br>",
     "em_open": "<i>",
     "em_close": "</i>",

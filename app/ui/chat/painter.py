@@ -249,7 +249,9 @@ class MessagePainter:
             if doc.textWidth() != width:  # setting it, even to the same value, lays the document out again
                 doc.setTextWidth(width)
             if doc is render.tail:
-                render.tail_at = height
+                # Two documents stacked: put between them the space the whole reply will have there.
+                render.tail_at = height + _space_between(render.content, render.tail) if height else 0.0
+                height = render.tail_at
             elif render.tail_shown and not render.has_finished:
                 continue  # nothing finished yet: only the growing part
             height += doc.size().height()
@@ -431,3 +433,24 @@ def _bold(font: QFont) -> QFont:
     bold = QFont(font)
     bold.setWeight(QFont.Weight.DemiBold)
     return bold
+
+
+def _space_between(upper: QTextDocument, lower: QTextDocument) -> float:
+    """The space Qt would leave between ``upper``'s last block and ``lower``'s first if they were one document
+    (measured: the larger of the two margins, none before a table or code block, and none after one, whose margin
+    is already part of ``upper``'s height). A document's own height leaves its last bottom margin out."""
+    if _starts_with_table(lower):
+        return 0.0
+    block = upper.lastBlock()
+    previous = block.previous()
+    ends_with_table = not block.text() and previous.isValid() and QTextCursor(previous).currentTable() is not None
+    bottom = 0.0 if ends_with_table else float(block.blockFormat().bottomMargin())
+    return max(bottom, float(lower.firstBlock().blockFormat().topMargin()))
+
+
+def _starts_with_table(doc: QTextDocument) -> bool:
+    block = doc.firstBlock()
+    if QTextCursor(block).currentTable() is not None:
+        return True
+    following = block.next()  # Qt puts an empty block before a table that opens a document
+    return not block.text() and following.isValid() and QTextCursor(following).currentTable() is not None
