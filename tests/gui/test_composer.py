@@ -111,6 +111,24 @@ def test_it_grows_with_its_text_up_to_a_limit(composer: Composer) -> None:
     assert composer.height() == many
 
 
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_it_shows_no_scroll_bar_until_the_text_outgrows_it(qtbot: QtBot, composer: Composer, theme: str) -> None:
+    """A two-line message fits without scrolling (it once scrolled by a line from the second line on); only text
+    longer than the tallest the box grows to scrolls."""
+    from app.ui.theme import apply_theme
+
+    apply_theme(QApplication.instance(), theme)  # the style sheet's padding counts too
+    composer.show()
+    bar = composer.verticalScrollBar()
+    for lines in range(1, 11):
+        composer.setPlainText("\n".join(["line"] * lines))
+        QApplication.processEvents()
+        assert bar.maximum() == 0, f"{lines} lines scroll"
+    composer.setPlainText("\n".join(["line"] * 30))
+    QApplication.processEvents()
+    assert bar.maximum() > 0
+
+
 def test_it_has_an_accessible_name(composer: Composer) -> None:
     assert composer.accessibleName() == "Message"
     assert "Enter sends" in composer.accessibleDescription()

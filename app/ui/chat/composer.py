@@ -8,6 +8,7 @@ at most 256 KB a file and 1 MB a paste, regular files only (a pipe or device cou
 
 from __future__ import annotations
 
+import math
 import re
 import stat
 from collections.abc import Sequence
@@ -196,10 +197,15 @@ class Composer(QPlainTextEdit):
             self.problem.emit(" ".join(problems))
 
     def _fit_height(self) -> None:
+        """Grow with the text up to _MAX_LINES lines, then scroll: the lines written must fit the viewport whole,
+        or the scroll bar appears from the second line on. The frame, the style's padding and the viewport's
+        margins are measured (the widget's height less its viewport's) rather than added up by hand. A plain
+        text edit keeps its document margin above the first line and below the last, and its scroll range wants
+        one more margin free (measured: with two, a two-line message already scrolls by one line)."""
         line = self.fontMetrics().lineSpacing()
         lines = max(_MIN_LINES, min(_MAX_LINES, int(self.document().size().height())))
-        margins = self.contentsMargins().top() + self.contentsMargins().bottom()
-        self.setFixedHeight(lines * line + margins + 2 * int(self.document().documentMargin()))
+        chrome = self.height() - self.viewport().height()
+        self.setFixedHeight(lines * line + 3 * math.ceil(self.document().documentMargin()) + chrome)
 
 
 def _local_files(source: QMimeData | None) -> list[Path]:
