@@ -196,3 +196,48 @@ def test_unfinished_downloads_come_back_paused(
     assert status.state is DownloadState.PAUSED and status.done > 50_000
     second.tasks.wait()
     second.shutdown()
+
+
+def test_enter_in_a_field_presses_no_button_of_the_settings_window(
+    models: ModelsController, paths: AppPaths, qtbot: QtBot
+) -> None:
+    """Enter in the Hub search runs the search and nothing else (a dialog would also press its default button:
+    "Open folder" opened a file manager at every search)."""
+    from PySide6.QtCore import QObject, Qt, QUrl, Slot
+    from PySide6.QtGui import QDesktopServices
+    from PySide6.QtWidgets import QPushButton
+
+    class Opened(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.urls: list[str] = []
+
+        @Slot(QUrl)
+        def open(self, url: QUrl) -> None:
+            self.urls.append(url.toString())
+
+    opened = Opened()
+    QDesktopServices.setUrlHandler("file", opened, "open")
+    try:
+        window = SettingsWindow(
+            SettingsController(paths.settings_file), paths, HistoryStore.open(paths.history_file), models
+        )
+        qtbot.addWidget(window)
+        window.show()
+        window.show_section("Models")
+        pane = window.models_pane
+        assert pane is not None
+        assert not any(b.isDefault() or b.autoDefault() for b in window.findChildren(QPushButton))
+        pane.tabs.setCurrentIndex(1)
+        pane.search_box.setFocus()
+        searches: list[str] = []
+        models.search_finished.connect(lambda query, _result: searches.append(query))
+        for field in (pane.search_box, window.privacy_pane.token_edit):
+            field.setFocus()
+            qtbot.keyClicks(field, "tiny" if field is pane.search_box else "")
+            qtbot.keyClick(field, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: searches == ["tiny"], timeout=20_000)
+        qtbot.wait(100)
+        assert opened.urls == []
+    finally:
+        QDesktopServices.unsetUrlHandler("file")

@@ -8,7 +8,7 @@ each change; whoever shows a setting follows its ``changed`` signal. Loading cho
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, Signal, Slot
-from PySide6.QtGui import QHideEvent
+from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -153,3 +153,23 @@ class SettingsWindow(QDialog):
     def hideEvent(self, event: QHideEvent) -> None:
         self.chat_pane.flush()
         super().hideEvent(event)
+
+    # A dialog presses its default button when Enter is typed in any field, and makes a button the default by
+    # itself ("Open folder" in Models): Enter in the Hub search then also opened a file manager. In Settings,
+    # Enter belongs to the field it is typed in (a search runs, a token is saved, a number is taken); a button
+    # is pressed only when it has the focus (Space, or Enter on the button itself).
+
+    def showEvent(self, event: QShowEvent) -> None:
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)
+            button.setDefault(False)
+        super().showEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            focused = self.focusWidget()
+            if isinstance(focused, QPushButton):
+                focused.click()
+            event.accept()
+            return
+        super().keyPressEvent(event)
