@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from PySide6.QtCore import QByteArray, QUrl, Slot
+from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -209,6 +209,8 @@ class MainWindow(QMainWindow):
         ]
         for sequence, slot in shortcuts:
             QShortcut(sequence, self, slot)
+        # Esc stops a reply wherever the focus is; only while one is written, so Esc keeps its other meanings.
+        self._stop_key = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self._controller.stop)
         self._settings.changed.connect(self._on_settings_changed)
         self._settings.save_failed.connect(self.show_error)
         if self._models is not None:
@@ -427,6 +429,7 @@ class MainWindow(QMainWindow):
         c = self._controller
         model = c.model
         loading = c.loading_path is not None
+        self._stop_key.setEnabled(c.generating)
         self.model_picker.setEnabled(not loading)
         effort_ok = model is not None and model.supports_reasoning_effort
         self.effort_picker.setEnabled(effort_ok)

@@ -287,3 +287,22 @@ def test_files_are_read_off_the_gui_thread(composer: Composer, tmp_path: Path) -
     assert composer.including and composer.toPlainText() == ""
     settle(composer)
     assert "read on the pool" in composer.toPlainText()
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_stop_takes_the_place_of_send_without_moving_the_message_box(qtbot: QtBot, theme: str) -> None:
+    from app.ui.chat.composer_bar import ComposerBar
+    from app.ui.theme import apply_theme
+
+    apply_theme(QApplication.instance(), theme)
+    bar = ComposerBar()
+    qtbot.addWidget(bar)
+    bar.resize(900, 120)
+    bar.show()
+    QApplication.processEvents()
+    before = (bar.composer.geometry(), bar.send_button.geometry())
+    bar.send_button.hide()
+    bar.stop_button.show()  # as the main window does while a reply is written
+    QApplication.processEvents()
+    assert bar.composer.geometry() == before[0]
+    assert bar.stop_button.geometry() == before[1]  # the same place and size

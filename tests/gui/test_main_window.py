@@ -67,13 +67,19 @@ def test_shift_enter_breaks_the_line_without_sending(qtbot: QtBot, window: MainW
     assert window.chat_view.items == []
 
 
-def test_stop_a_reply(qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path) -> None:
+@pytest.mark.parametrize("focus", ["composer", "chat_view", "send_button", "conversation_list"])
+def test_stop_a_reply(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path, focus: str
+) -> None:
+    """Esc stops the reply wherever the focus is in the window (it once worked only in the message box)."""
     load(qtbot, window, controller, smollm2)
     window.composer.setPlainText("Write a very long story about a lighthouse keeper.")
     with qtbot.waitSignal(controller.reply_chunk, timeout=TIMEOUT_MS):
         window.send_button.click()
+    target = getattr(window, focus)
+    target.setFocus()
     with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS) as finished:
-        qtbot.keyClick(window.composer, Qt.Key.Key_Escape)
+        qtbot.keyClick(target, Qt.Key.Key_Escape)
     result = finished.args[1]
     assert result.finish_reason == FinishReason.CANCELLED
     assert result.stats.completion_tokens < 48

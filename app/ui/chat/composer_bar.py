@@ -3,7 +3,17 @@ much of the context the chat uses, and Send (or Stop while a reply is written)."
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QPushButton, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.types import ReasoningEffort
 from app.ui.chat.composer import Composer
@@ -45,12 +55,23 @@ class ComposerBar(QFrame):
         row = QHBoxLayout()
         row.setSpacing(6)
         tools: tuple[QWidget, ...] = (self.model_picker, self.run_settings, self.effort_picker)
-        actions: tuple[QWidget, ...] = (self.context_meter, self.stop_button, self.send_button)
         for widget in tools:
             row.addWidget(widget)
         row.addStretch(1)
-        for widget in actions:
-            row.addWidget(widget)
+        row.addWidget(self.context_meter)
+        # Send and Stop take turns in one place that fits the larger of the two, so the message box above does
+        # not move when one replaces the other (the primary button's style makes Send a few pixels taller), and
+        # both fill that place, so Stop is as large as the Send it replaces.
+        swap = QGridLayout()
+        swap.setContentsMargins(0, 0, 0, 0)
+        for button in (self.stop_button, self.send_button):
+            policy = button.sizePolicy()
+            policy.setRetainSizeWhenHidden(True)
+            policy.setVerticalPolicy(QSizePolicy.Policy.Preferred)
+            button.setSizePolicy(policy)
+            swap.addWidget(button, 0, 0)
+        self.stop_button.hide()
+        row.addLayout(swap)
         column.addLayout(row)
         # Tab goes from the text to Send, then to the choices that shape the reply.
         QWidget.setTabOrder(self.composer, self.send_button)
