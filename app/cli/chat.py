@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+from app.cli.common import input_file, model_file_or_url, real_number, whole_number
 from app.core.errors import UserError
 from app.core.settings import Settings, generation_params, load_options
 from app.core.types import Delta, FinishReason, Message, ReasoningEffort, Role
@@ -25,6 +26,7 @@ from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import read_gguf_header
 from app.engine.hardware import parse_size, probe_machine, simulated_machine
 from app.engine.llama_engine import LlamaEngine
+from app.engine.load_probe import CHECKED_MODELS
 from app.engine.model_layout import model_layout
 from app.engine.planner import plan as plan_load
 from app.hub.remote_header import read_remote_gguf_header
@@ -32,6 +34,15 @@ from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 
 EXIT_INTERRUPTED = 130
+# The largest conversation file `moss chat --conversation` reads: far more than any model's context holds.
+MAX_CONVERSATION_BYTES = 64 << 20
+# What a person may ask for on the command line: the window's own limits (Settings → Inference), and what
+# llama.cpp's C fields hold (the seed is a uint32).
+MAX_CONTEXT = 1 << 20
+MAX_TEMPERATURE = 2.0
+MAX_SEED = 2**32 - 1
+MAX_MEMORY = 2**50
+_context_length = whole_number(1, MAX_CONTEXT, "leave the option out for the automatic length")
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -43,20 +54,22 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "instructions of Settings); the options below override them for this reply.",
     )
     chat.add_argument("prompt", nargs="?", help="the user's message (optional if the conversation ends with one)")
-    chat.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
+    chat.add_argument("--model", required=True, type=input_file, metavar="PATH", help="a GGUF model file")
     chat.add_argument(
         "--system", metavar="TEXT", help="system prompt (default: the app's, from its settings; '' for none)"
     )
-    chat.add_argument("--conversation", metavar="FILE.json", help="earlier turns: a list of {role, content}")
+    chat.add_argument(
+        "--conversation", type=input_file, metavar="FILE.json", help="earlier turns: a list of {role, content}"
+    )
     chat.add_argument(
         "--max-tokens",
-        type=int,
+        type=whole_number(1, MAX_CONTEXT),
         metavar="N",
         help="the longest the reply may be, in tokens (default: the app's limit, 4096 unless changed)",
     )
     chat.add_argument(
         "--temperature",
-        type=float,
+        type=real_number(0.0, MAX_TEMPERATURE),
         metavar="T",
         help="sampling temperature (default: the app's sampling; unless changed there, what the model's makers "
         "recommend)",
@@ -65,10 +78,12 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         chat, "how hard gpt-oss thinks before answering (default: the app's, medium unless changed)", None
     )
     chat.add_argument("--show-reasoning", action="store_true", help="stream the model's reasoning to stderr")
-    chat.add_argument("--seed", type=int, metavar="S", help="sampling seed, for repeatable replies")
+    chat.add_argument(
+        "--seed", type=whole_number(0, MAX_SEED), metavar="S", help="sampling seed, for repeatable replies"
+    )
     chat.add_argument(
         "--context",
-        type=int,
+        type=_context_length,
         metavar="N",
         help="context length (default: the app's; unless changed there, as long as fits, up to 32k)",
     )
@@ -79,19 +94,25 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     )
 
     prompt = subparsers.add_parser("prompt", help="print the exact prompt text the model would be fed")
-    prompt.add_argument("--model", required=True, metavar="PATH", help="a GGUF model file")
-    prompt.add_argument("--conversation", required=True, metavar="FILE.json", help="a list of {role, content}")
+    prompt.add_argument("--model", required=True, type=input_file, metavar="PATH", help="a GGUF model file")
+    prompt.add_argument(
+        "--conversation", required=True, type=input_file, metavar="FILE.json", help="a list of {role, content}"
+    )
     prompt.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD", help="the date the prompt states")
     _add_reasoning_option(prompt, "the reasoning effort the prompt states (gpt-oss)", ReasoningEffort.MEDIUM)
 
     plan = subparsers.add_parser("plan", help="how a model would run on this (or a described) machine")
     plan.add_argument(
-        "--model", required=True, metavar="PATH|URL", help="a GGUF file or its URL (only the header is read)"
+        "--model",
+        required=True,
+        type=model_file_or_url,
+        metavar="PATH|URL",
+        help="a GGUF file or its URL (only the header is read)",
     )
     plan.add_argument("--vram", type=_size, metavar="SIZE", help="plan for a GPU with this much memory (16GiB)")
     plan.add_argument("--ram", type=_size, metavar="SIZE", help="plan for this much system RAM (32GiB)")
     plan.add_argument("--unified", action="store_true", help="plan for Apple Silicon unified memory (with --ram)")
-    plan.add_argument("--ctx", type=int, metavar="N", help="the context length wanted (default: up to 32k)")
+    plan.add_argument("--ctx", type=_context_length, metavar="N", help="the context length wanted (default: up to 32k)")
     plan.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -109,7 +130,7 @@ def _add_reasoning_option(parser: argparse.ArgumentParser, help_text: str, defau
 def run(args: argparse.Namespace, paths: AppPaths) -> int | None:
     """Run ``args.command`` if it is one of this module's; None if it is not."""
     if args.command == "chat":
-        return _chat(args, load_settings(paths.settings_file))
+        return _chat(args, load_settings(paths.settings_file), paths.cache / CHECKED_MODELS)
     if args.command == "prompt":
         return _prompt(args)
     if args.command == "plan":
@@ -119,9 +140,12 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int | None:
 
 def _size(text: str) -> int:
     try:
-        return parse_size(text)
+        size = parse_size(text)
     except UserError as exc:
         raise argparse.ArgumentTypeError(exc.message) from None
+    if size > MAX_MEMORY:
+        raise argparse.ArgumentTypeError(f"{text!r} is more memory than any computer Moss plans for (1 PiB at most)")
+    return size
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -155,16 +179,36 @@ def _parse_date(text: str) -> dt.date:
 
 
 def load_conversation(path: str | Path) -> list[Message]:
-    """Messages from a JSON file holding a list of ``{role, content[, reasoning]}``."""
+    """Messages from a JSON file holding a list of ``{role, content[, reasoning]}``.
+
+    Whatever the file holds, the result is the messages or a UserError of one line: a file too large
+    (:data:`MAX_CONVERSATION_BYTES`; read no further, so /dev/zero is refused too), not UTF-8, not JSON, nested
+    too deeply for the parser, a number too long for Python, or a message that is not ``{role, content}`` text."""
     path = Path(path)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        with path.open("rb") as stream:
+            data = stream.read(MAX_CONVERSATION_BYTES + 1)
     except FileNotFoundError:
         raise UserError(f"Conversation file not found: {path}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"Could not read the conversation file {path}: {exc}.") from None
+    except OSError as exc:
+        raise UserError(f"Could not read the conversation file {path}: {exc.strerror or exc}.") from None
+    if len(data) > MAX_CONVERSATION_BYTES:
+        raise UserError(
+            f"{path.name} is larger than {MAX_CONVERSATION_BYTES >> 20} MB, more than any conversation Moss "
+            "reads: give it the part of the conversation to answer."
+        )
+    try:
+        raw = json.loads(data.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path.name} is not UTF-8 text (byte {exc.start + 1:,}). Save it as UTF-8.") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path.name} is not valid JSON (line {exc.lineno}): {exc.msg}.") from None
+    except RecursionError:
+        raise UserError(
+            f"{path.name} nests its JSON too deeply to read; a conversation is a flat list of {{role, content}}."
+        ) from None
+    except ValueError:  # a number beyond Python's limit of 4,300 digits
+        raise UserError(f"{path.name} holds a number too long to read; a conversation holds text.") from None
     if not isinstance(raw, list):
         raise UserError(f"{path.name} must hold a JSON list of {{role, content}} messages.")
     messages = []
@@ -172,7 +216,7 @@ def load_conversation(path: str | Path) -> list[Message]:
         try:
             messages.append(Message.from_json(item))
         except ValueError as exc:
-            raise UserError(f"{path.name}, message {index + 1}: {exc}.") from None
+            raise UserError(f"{path.name}, message {index + 1:,}: {exc}.") from None
     return messages
 
 
@@ -202,17 +246,15 @@ def _prompt(args: argparse.Namespace) -> int:
 
 def _with_flags(settings: Settings, args: argparse.Namespace) -> Settings:
     """The app's settings with what ``moss chat``'s flags say instead (those given)."""
-    if args.max_tokens is not None and args.max_tokens < 1:
-        raise UserError("--max-tokens must be at least 1.")
     effort = args.reasoning.value if args.reasoning is not None else None
     flags = {"context_length": args.context, "max_tokens": args.max_tokens, "reasoning_effort": effort}
     return dataclasses.replace(settings, **{name: value for name, value in flags.items() if value is not None})
 
 
-def _chat(args: argparse.Namespace, app_settings: Settings) -> int:
+def _chat(args: argparse.Namespace, app_settings: Settings, checked_models: Path) -> int:
     settings = _with_flags(app_settings, args)
     messages = _conversation(args, settings.system_prompt)
-    engine = LlamaEngine()
+    engine = LlamaEngine(checked_models=checked_models)
     info = engine.load(args.model, load_options(settings))
     params = dataclasses.replace(
         generation_params(settings, info.default_params, settings.effort),

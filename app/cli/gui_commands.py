@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import argparse
 
+from app.cli.common import input_file, output_folder, real_number, whole_number
+
 GUI_COMMANDS = frozenset({"screenshots", "bench"})
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive number")
-    return value
-
-
-def _speed(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive speed")
-    return value
+# Bounded so that a slip (10^30 tokens, a speed of nan or inf) is refused at once rather than running for ever
+# or filling the memory: far above what a measurement needs.
+_count = whole_number(1, 100_000)
+_runs = whole_number(1, 1000)
+_speed = real_number(0.0, 100_000.0, above_low=True)
 
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,7 +24,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="render the app's main screens to PNG files (offscreen, with a synthetic model)",
         description="Render the main screens offscreen, with a synthetic gpt-oss-20b, to DIR/NAME-THEME.png.",
     )
-    shots.add_argument("dir", metavar="DIR", help="the folder to write the PNG files to (created if needed)")
+    shots.add_argument(
+        "dir", type=output_folder, metavar="DIR", help="the folder to write the PNG files to (created if needed)"
+    )
     shots.add_argument(
         "--theme", choices=("light", "dark", "both"), default="both", help="which theme(s) to render (default both)"
     )
@@ -40,17 +37,17 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "with a bare llama-cpp-python loop on the same model, whether chat turns reuse the KV cache, and how fast "
         "Moss starts and how much memory it holds idle. With `ui`: how the window copes with a fast reply.",
     )
-    bench.add_argument("--model", dest="bench_model", metavar="PATH", help="the GGUF model to measure")
+    bench.add_argument("--model", dest="bench_model", type=input_file, metavar="PATH", help="the GGUF model to measure")
     bench.add_argument("--json", dest="bench_json", action="store_true", help="print one JSON object")
     bench.add_argument(
-        "--tokens", dest="bench_tokens", type=_positive, default=128, metavar="N", help="tokens per reply (128)"
+        "--tokens", dest="bench_tokens", type=_count, default=128, metavar="N", help="tokens per reply (128)"
     )
     bench.add_argument(
-        "--repeat", dest="bench_repeat", type=_positive, default=10, metavar="N",
+        "--repeat", dest="bench_repeat", type=_runs, default=10, metavar="N",
         help="timed runs of each contender, after a warm-up (10)",
     )  # fmt: skip
     bench.add_argument(
-        "--turns", dest="bench_turns", type=_positive, default=10, metavar="N", help="turns of the conversation (10)"
+        "--turns", dest="bench_turns", type=_runs, default=10, metavar="N", help="turns of the conversation (10)"
     )
     which = bench.add_subparsers(dest="bench_command", required=False, metavar="BENCH")
     ui = which.add_parser(
@@ -60,8 +57,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "its event loop is blocked. Nothing is timed against a real model.",
     )
     ui.add_argument("--json", action="store_true", help="print one JSON object")
-    ui.add_argument("--messages", type=_positive, default=500, metavar="N", help="messages in the chat (500)")
-    ui.add_argument("--tokens", type=_positive, default=1500, metavar="N", help="tokens in the reply (1500)")
+    ui.add_argument("--messages", type=_count, default=500, metavar="N", help="messages in the chat (500)")
+    ui.add_argument("--tokens", type=_count, default=1500, metavar="N", help="tokens in the reply (1500)")
     ui.add_argument(
         "--tokens-per-second", type=_speed, default=250.0, metavar="N", help="how fast the reply streams (250)"
     )

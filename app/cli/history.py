@@ -1,8 +1,15 @@
 """``moss history …``: list, read, search, export and import conversations from the command line.
 
-Each sub-command takes ``--json`` for scripts. The history is opened without recovery: the app may be
-streaming a reply into it right now, and marking that reply interrupted would be wrong (SQLite's WAL lets
-both read and write the file at once).
+Each sub-command takes ``--json`` for scripts. The history is opened without writing to it (the app may be
+streaming a reply into it right now; SQLite's WAL lets both read and write the file at once); a reply whose
+writer has gone still reads as interrupted (app.storage.writers).
+
+When things go wrong:
+- Notices about the history (damage found and what was recovered) are printed on stderr, one line each, by
+  every command until ``moss history dismiss``.
+- A damaged page met by a command: the history is recovered into a new file (the damaged one kept) and the
+  command runs once more on it, saying so on stderr.
+- Another process holding the write lock: an import waits up to 30 s, saying so, then gives up in one line.
 """
 
 from __future__ import annotations
@@ -10,16 +17,18 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import command_group, print_json
-from app.core.errors import UserError
+from app.cli.common import command_group, input_file, print_json, whole_number
+from app.core.errors import HistoryError, UserError
 from app.core.history import ConversationInfo, MessageStatus, SearchHit, StoredMessage
 from app.core.types import FinishReason, Role
 from app.platform.paths import AppPaths
+from app.storage.database import find_damage, is_busy, is_damaged
 from app.storage.exchange import JSON, MARKDOWN, export_text, import_conversations, read_import_file, save_export
 from app.storage.history import HistoryStore
 from app.storage.search import search
@@ -48,7 +57,8 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     export.add_argument("--format", choices=(MARKDOWN, JSON), default=MARKDOWN, help="default: md")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     imp = command("import", "add conversations from a Moss JSON export or a ChatGPT export (.json or .zip)")
-    imp.add_argument("file", metavar="FILE")
+    imp.add_argument("file", type=input_file, metavar="FILE")
+    command("dismiss", "stop showing the notices about your history (damage found, what was recovered)")
 
 
 def run(args: argparse.Namespace, paths: AppPaths) -> int | None:
@@ -56,28 +66,67 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int | None:
         return None
     store = HistoryStore.open(paths.history_file, recover=False)
     try:
-        for notice in store.notices:
-            print(f"moss: {notice}", file=sys.stderr)
-        handlers: dict[str, Callable[[argparse.Namespace, HistoryStore], int]] = {
-            "list": _list,
-            "show": _show,
-            "search": _search,
-            "export": _export,
-            "import": _import,
-        }
-        return handlers[args.history_command](args, store)
+        if args.history_command == "dismiss":
+            return _dismiss(args, store)
+        _tell(store, store.notices)
+        handler = _HANDLERS[args.history_command]
+        try:
+            return handler(args, store)
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            problem = _damage(store, exc)
+            if problem is None:
+                raise
+            # A damaged page was read: what can still be read goes into a new history, and the command runs on it.
+            told = store.notices
+            store.repair(problem)
+            _tell(store, [notice for notice in store.notices if notice not in told])
+            return handler(args, store)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+        if isinstance(exc, sqlite3.DatabaseError) and is_busy(exc):
+            raise HistoryError(
+                "Your history is locked by another program (another copy of Moss, or a `moss` command). Try "
+                "again when it has finished."
+            ) from exc
+        if isinstance(exc, UnicodeDecodeError) or is_damaged(exc):
+            raise HistoryError(
+                f"Your history at {paths.history_file} is damaged ({exc}) and Moss could not recover it. Copy the "
+                "file somewhere safe, then move it away to start a new history."
+            ) from exc
+        raise
     finally:
         store.close()
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
-    return value
+def _damage(store: HistoryStore, exc: Exception) -> str | None:
+    """What is damaged, when ``exc`` came from damage: SQLite says so, or (a damaged schema reads as "no such
+    column", a damaged name as text that is not UTF-8) a check of the whole file finds it. None: not damage."""
+    if isinstance(exc, sqlite3.DatabaseError) and is_busy(exc):
+        return None
+    if isinstance(exc, sqlite3.DatabaseError) and is_damaged(exc):
+        return str(exc)
+    return find_damage(store.connection)
+
+
+def _tell(store: HistoryStore, notices: Sequence[str]) -> None:
+    """The notices about the history on stderr, each on one line; lasting ones say how to stop them."""
+    hint = " (`moss history dismiss` stops this notice.)" if store.lasting else ""
+    for notice in notices:
+        print(f"moss: {notice}{hint}", file=sys.stderr)
+
+
+def _dismiss(args: argparse.Namespace, store: HistoryStore) -> int:
+    count = len(store.notices) if store.lasting else 0
+    store.dismiss_notices()
+    if args.json:
+        print_json({"dismissed": count})
+    else:
+        print("There were no notices to dismiss." if not count else f"Dismissed {_plural(count, 'notice')}.")
+    return 0
+
+
+# How many to show: 1 to a million (a bigger number, such as 10^30, is refused by the parser in one line rather
+# than reaching SQLite, which cannot hold it; `list --all` shows every conversation).
+_positive = whole_number(1, 1_000_000)
 
 
 def _when(timestamp: float) -> str:
@@ -226,7 +275,7 @@ def _export(args: argparse.Namespace, store: HistoryStore) -> int:
 
 def _import(args: argparse.Namespace, store: HistoryStore) -> int:
     conversations = read_import_file(Path(args.file).expanduser())
-    report = import_conversations(store, conversations)
+    report = import_conversations(store, conversations, on_wait=lambda text: print(f"moss: {text}", file=sys.stderr))
     if args.json:
         print_json(report.to_json())
         return 0
@@ -236,3 +285,12 @@ def _import(args: argparse.Namespace, store: HistoryStore) -> int:
         added += f"; {report.skipped} {verb} already in your history"
     print(added + ".")
     return 0
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace, HistoryStore], int]] = {
+    "list": _list,
+    "show": _show,
+    "search": _search,
+    "export": _export,
+    "import": _import,
+}

@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Any
 
 from app.cli.chat import EXIT_INTERRUPTED
-from app.cli.common import command_group, print_json
+from app.cli.common import command_group, input_file, print_json, whole_number
 from app.core.errors import UserError
 from app.core.units import format_duration, format_size
 from app.engine.hardware import Machine, probe_machine
@@ -34,7 +34,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     command = command_group(subparsers, "models", "find, download and manage GGUF models", dest="models_command")
     search = command("search", "search the Hugging Face Hub for GGUF repositories")
     search.add_argument("query", help="words in the repository's name, like gpt-oss")
-    search.add_argument("--limit", type=int, default=20, metavar="N")
+    search.add_argument(
+        "--limit", type=whole_number(1, 1000), default=20, metavar="N", help="show at most N (1 to 1,000; 20)"
+    )
     files = command("files", "the models in a Hub repository, one per quantization")
     files.add_argument("repo", metavar="REPO", help="like ggml-org/gpt-oss-20b-GGUF")
     pull = command("pull", "download a model (again to continue an interrupted download)")
@@ -43,7 +45,7 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     info = command("info", "details of a model Moss has")
     info.add_argument("id", metavar="ID", help="its id (see `moss models list`) or path")
     imp = command("import", "add a GGUF file you already have")
-    imp.add_argument("path", metavar="PATH")
+    imp.add_argument("path", type=input_file, metavar="PATH")
     how = imp.add_mutually_exclusive_group()
     how.add_argument("--copy", action="store_true", help="copy it into the models folder")
     how.add_argument("--move", action="store_true", help="move it into the models folder")
@@ -139,13 +141,32 @@ def _pull(args: argparse.Namespace, library: ModelLibrary) -> int:
     finally:
         signal.signal(signal.SIGINT, previous)
     reporter.finish()
+    for note in job.notes:  # what was found damaged and repaired: said, never hidden
+        print(f"moss: {note}", file=sys.stderr)
     installed = library.add_download(path, repo_id=model.repo_id, sha256=tuple(f.sha256 for f in model.files))
     if args.json:
-        print_json({**installed.to_json(), "resumed_from_bytes": job.resumed_from})
+        print_json(
+            {
+                **installed.to_json(),
+                "resumed_from_bytes": job.resumed_from,
+                "downloaded_bytes": job.fetched,
+                "verified": job.verified,
+                "notes": job.notes,
+            }
+        )
     else:
-        resumed = f" (continued from {format_size(job.resumed_from)})" if job.resumed_from else ""
-        print(f"Downloaded and verified {installed.id}{resumed}: {installed.path}")
+        print(f"{_pull_summary(job)} {installed.id}: {installed.path}")
     return 0
+
+
+def _pull_summary(job: ModelDownload) -> str:
+    """How the pull ended, in words that claim only what was done: "verified" only when every file was hashed
+    on disk against the Hub's sha256, "continued" only when a Range request continued a partial file."""
+    checked = "verified" if job.verified else "size-checked (the Hub lists no checksum for it)"
+    if not job.fetched:
+        return f"Already downloaded and {checked}"
+    resumed = f" (continued from {format_size(job.resumed_from)})" if job.resumed_from else ""
+    return f"Downloaded and {checked}{resumed}"
 
 
 class _ProgressLine:

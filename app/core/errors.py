@@ -8,6 +8,7 @@ Anything else that escapes is a bug: logged with its traceback and reported brie
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,15 +44,25 @@ class ImportFormatError(UserError):
     """A file to import is not a Moss or ChatGPT export, or is damaged. Nothing was imported."""
 
 
+# What would break a message's one line (or drive the terminal): control characters and Unicode's line breaks.
+_NOT_ONE_LINE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line: a line break or another control character (from a file name, an argument, a title)
+    is written as its escape (``\\n``), so a message stays one line and cannot move the terminal's cursor."""
+    return _NOT_ONE_LINE.sub(lambda found: ascii(found.group())[1:-1], text)
+
+
 def run_command(name: str, run: Callable[[], int], log_file: Path) -> int:
     """Run a command-line command and return its exit code: a :class:`UserError` becomes its message on one
     line and exit code 2; a bug, a line pointing to the log (which gets the traceback) and exit code 1."""
     try:
         return run()
     except UserError as exc:
-        print(f"moss: {exc.message}", file=sys.stderr)
+        print(f"moss: {one_line(exc.message)}", file=sys.stderr)
         return EXIT_USER_ERROR
     except Exception as exc:
         logging.getLogger(__name__).exception("moss %s failed", name)
-        print(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {log_file}", file=sys.stderr)
+        print(one_line(f"moss: unexpected error ({type(exc).__name__}: {exc}); details in {log_file}"), file=sys.stderr)
         return EXIT_BUG

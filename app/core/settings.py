@@ -82,6 +82,7 @@ class Settings:
     # The main window's place and layout (base64 of Qt's saveGeometry / saveState); "" = the default.
     window_geometry: str = ""
     window_state: str = ""
+    demo_notice_dismissed: bool = False  # the person closed the notice about the demo model: not shown again
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -91,7 +92,7 @@ class Settings:
                 continue
             value = _checked(raw[f.name], f.default, f.metadata.get("items", ""))
             choices = f.metadata.get("choices")
-            if value is not _BAD and (choices is None or value in choices):
+            if value is not _BAD and (choices is None or value in choices) and _in_range(f.name, value):
                 values[f.name] = value
         return cls(**values)
 
@@ -115,6 +116,29 @@ class Settings:
             return ReasoningEffort(self.reasoning_effort)
         except ValueError:  # only a file goes through from_dict's checks; a value set in code may not
             return ReasoningEffort.MEDIUM
+
+
+# The numbers a settings file may hold: a hand-edited -5 (or 10^30) would reach llama.cpp's C fields or sampling
+# as it is and fail far away ("not enough memory") or quietly (an empty reply), so such a value is read as the
+# default, as a value of the wrong type is. Sampling follows the window's own limits (Settings → Inference).
+_RANGES: dict[str, tuple[float, float]] = {
+    "context_length": (0, 1 << 20),
+    "gpu_layers": (-1, 100_000),
+    "cpu_moe": (0, 100_000),
+    "n_threads": (0, 4096),
+    "n_batch": (0, 1 << 20),
+    "temperature": (0.0, 2.0),
+    "top_p": (0.0, 1.0),
+    "top_k": (0, 1000),
+    "min_p": (0.0, 1.0),
+    "repeat_penalty": (1.0, 2.0),
+    "max_tokens": (1, 1 << 20),
+}
+
+
+def _in_range(name: str, value: Any) -> bool:
+    low, high = _RANGES.get(name, (None, None))
+    return low is None or low <= value <= high
 
 
 _KEPT_BY_RESET = ("models_dir", "window_geometry", "window_state")

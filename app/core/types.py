@@ -27,20 +27,42 @@ class Message:
 
     @classmethod
     def from_json(cls, item: Any) -> Message:
-        """Build a message from a ``{role, content[, reasoning]}`` mapping; raises ValueError if malformed."""
+        """Build a message from a ``{role, content[, reasoning]}`` mapping; raises ValueError, saying what is
+        wrong in a short line, if it is malformed (whatever it holds: nothing here recurses into it)."""
         if not isinstance(item, dict):
-            raise ValueError("each message must be an object with 'role' and 'content'")
-        try:
-            role = Role(str(item.get("role")))
-        except ValueError:
-            raise ValueError(f"unknown role {item.get('role')!r}; use system, user or assistant") from None
+            raise ValueError(f"each message must be an object with 'role' and 'content', not {_brief(item)}")
+        value = item.get("role")
+        role = next((r for r in Role if r.value == value), None) if isinstance(value, str) else None
+        if role is None:
+            raise ValueError(f"unknown role {_brief(value)}; use system, user or assistant")
         content = item.get("content")
         if not isinstance(content, str):
-            raise ValueError("each message needs 'content' as text")
+            raise ValueError(f"each message needs 'content' as text, not {_brief(content)}")
         reasoning = item.get("reasoning")
         if reasoning is not None and not isinstance(reasoning, str):
-            raise ValueError("'reasoning' must be text when given")
+            raise ValueError(f"'reasoning' must be text when given, not {_brief(reasoning)}")
+        for name, text in (("content", content), ("reasoning", reasoning or "")):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"its '{name}' holds {text[exc.start]!r} at character {exc.start + 1:,}, half of a UTF-16 "
+                    "surrogate pair, which is no character; fix that \\u escape"
+                ) from None
         return cls(role, content, reasoning)
+
+
+def _brief(value: Any) -> str:
+    """``value`` named for an error message in a few words, however large or deep it is."""
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else repr(value[:37]) + "…"
+    if value is None or isinstance(value, bool | float):
+        return repr(value)
+    if isinstance(value, int):
+        return "a number"  # (repr of a huge int is slow, and may be refused)
+    if isinstance(value, list):
+        return "a list"
+    return "an object" if isinstance(value, dict) else type(value).__name__
 
 
 class ReasoningEffort(enum.StrEnum):

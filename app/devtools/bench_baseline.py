@@ -36,7 +36,7 @@ def prompt_tokens(engine: LlamaEngine, messages: Sequence[Message], params: Gene
     if chat_format is None:
         raise ValueError("no model is loaded")
     parts = chat_format.render_parts(messages, reasoning_effort=params.reasoning_effort)
-    return engine.tokenize_prompt(parts)
+    return engine.tokenize_prompt(parts, whole=chat_format.tokenizes_whole)
 
 
 def run_baseline(engine: LlamaEngine, tokens: Sequence[int], params: GenerationParams) -> BaselineRun:

@@ -25,7 +25,7 @@ _RECENT_PROBLEMS = 40
 
 _lock = threading.Lock()
 _state: dict[str, Any] = {}
-_recent: collections.deque[str] = collections.deque(maxlen=_RECENT_PROBLEMS)
+_recent: collections.deque[tuple[int, str]] = collections.deque(maxlen=_RECENT_PROBLEMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ def _on_log(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
         return
     py_level = _LEVELS.get(level, logging.INFO)
     if py_level >= logging.WARNING:
-        _recent.append(message)
+        _recent.append((py_level, message))
     log.log(py_level, "%s", message)
 
 
@@ -90,7 +90,13 @@ def _load_backend_libraries(llama_cpp: ModuleType) -> None:
 
 def recent_problems() -> list[str]:
     """llama.cpp's recent warnings and errors, oldest first."""
-    return list(_recent)
+    return [message for _level, message in _recent]
+
+
+def recent_errors() -> list[str]:
+    """llama.cpp's recent errors only, oldest first: what a failure is explained by. A warning logged on the
+    way (a sliding-window cache note, a deprecated key) is no reason for it."""
+    return [message for level, message in _recent if level >= logging.ERROR]
 
 
 def clear_recent_problems() -> None:

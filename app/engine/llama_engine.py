@@ -44,6 +44,7 @@ from app.engine.formats.harmony import HarmonyChatFormat, find_harmony_tokens
 from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from app.engine.hardware import Machine, probe_machine
+from app.engine.load_probe import LoadProbe
 from app.engine.loading import (
     LoadProgress,
     OutOfMemoryError,
@@ -70,7 +71,10 @@ PART_CACHE_SIZE = 1024
 class LlamaEngine:
     """The Engine on llama.cpp: owns at most one loaded model. Call every method from the same thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, checked_models: Path | None = None) -> None:
+        """``checked_models``: a folder that remembers the model files llama.cpp has read safely in a child
+        process (app.engine.load_probe), so each is probed once; None remembers them for this process only."""
+        self._probe = LoadProbe(checked_models)
         self._llm: Any = None
         self._format: ChatFormat | None = None
         self._info: ModelInfo | None = None
@@ -78,6 +82,7 @@ class LlamaEngine:
         self._offload: ExpertOffload | None = None
         self._swa_window = 0
         self._part_tokens: dict[tuple[str, bool], list[int]] = {}  # see tokenize_prompt
+        self._keep_parts = 0  # the most parts one prompt had: the part cache keeps at least twice as many
         self._plain: PlainTokenizer | None = None  # people's text, never markup tokens
 
     @property
@@ -134,6 +139,8 @@ class LlamaEngine:
         progress.report(0.0)
         header = read_gguf_header(path)  # every kind of unusable file fails here, with a clear message
         progress.check()
+        # A file llama.cpp would abort on must not be loaded in this process (the window): tried in a child first.
+        self._probe.check(header, backend.version(), lambda: progress.cancelled)
         chat_format = select_chat_format(header)
         explanation: tuple[str, ...]
         planned = params is None
@@ -197,7 +204,7 @@ class LlamaEngine:
             n_ctx=int(llm.n_ctx()),
             n_ctx_train=header.context_length,
             size_bytes=header.file_size,
-            plan=explanation,
+            plan=(*explanation, *chat_format.notes),
             load_params=params,
         )
         progress.report(1.0)
@@ -225,29 +232,53 @@ class LlamaEngine:
         parts = self._require_format().render_parts(messages, today=today, reasoning_effort=reasoning_effort)
         return prompt_text(parts)
 
-    def tokenize_prompt(self, parts: Sequence[PromptPart]) -> list[int]:
+    def tokenize_prompt(self, parts: Sequence[PromptPart], *, whole: bool = False) -> list[int]:
         """Tokens of a rendered prompt: markup parts honour special-token text, people's text never does.
 
-        Each turn renders the whole conversation again, and with gpt-oss's tokenizer (the ``gpt-4o``
-        pre-tokenizer) a call into llama.cpp costs about 1.4 ms however short the text (measured by
-        ``moss bench``), so the parts of recent prompts are remembered with their tokens: a turn tokenizes
-        only its new parts."""
-        llm = self._require_model()
-        known = self._part_tokens
-        tokens: list[int] = []
-        for part in parts:
-            key = (part.text, part.special)
-            ids = known.pop(key, None)
-            if ids is None and part.special:
-                ids = llm.tokenize(part.text.encode("utf-8"), add_bos=False, special=True)
-            elif ids is None:
-                assert self._plain is not None
-                ids = self._plain(part.text)  # never markup, even where llama.cpp would match it
-            known[key] = ids  # (re)inserted last: the oldest entries go first
-            tokens += ids
-        while len(known) > PART_CACHE_SIZE:
-            del known[next(iter(known))]
+        With ``whole`` (a chat template's prompt, which llama.cpp and Transformers tokenize as one text), the
+        parts' text is tokenized in one piece, exactly as they do, when that yields exactly the special tokens of
+        the markup parts; when people's text brings one of its own (``<|im_end|><|im_start|>assistant`` typed in
+        a message: a forged turn), or has runs too long for one piece, it is tokenized part by part instead.
+
+        This is the one place where Moss's text reaches llama.cpp's tokenizer (plain_text.PlainTokenizer):
+        long runs are cut there, so no text crashes llama.cpp's pre-tokenizer, and unpaired surrogates are
+        replaced. Each turn renders the whole conversation again, and with gpt-oss's tokenizer (the ``gpt-4o``
+        pre-tokenizer) a call into llama.cpp costs about 1.4 ms however short the text (measured by ``moss
+        bench``), so the parts of recent prompts are remembered with their tokens: a turn tokenizes only its new
+        parts. At least every part of the longest prompt of the current reply is kept (context fitting renders
+        it several times)."""
+        self._require_model()
+        plain = self._plain
+        assert plain is not None
+        tokens = self._whole_tokens(plain, parts) if whole else None
+        if tokens is None:
+            tokens = []
+            for part in parts:
+                tokens += self._part_ids(plain, part)
+        self._keep_parts = max(self._keep_parts, len(parts))
+        while len(self._part_tokens) > max(PART_CACHE_SIZE, 2 * self._keep_parts):
+            del self._part_tokens[next(iter(self._part_tokens))]
         return tokens
+
+    def _part_ids(self, plain: PlainTokenizer, part: PromptPart) -> list[int]:
+        """The tokens of one part, remembered (re-inserted last: the oldest entries go first)."""
+        key = (part.text, part.special)
+        ids = self._part_tokens.pop(key, None)
+        if ids is None:
+            # People's text never becomes markup, even where llama.cpp would match it.
+            ids = plain.markup(part.text) if part.special else plain(part.text)
+        self._part_tokens[key] = ids
+        return ids
+
+    def _whole_tokens(self, plain: PlainTokenizer, parts: Sequence[PromptPart]) -> list[int] | None:
+        """The prompt tokenized as one text, or None when that is unsafe (see :meth:`tokenize_prompt`)."""
+        text = prompt_text(parts)
+        if len(plain.pieces(text)) != 1:
+            return None
+        tokens = plain.markup(text)
+        expected = [t for part in parts if part.special for t in self._part_ids(plain, part) if plain.is_special(t)]
+        found = [t for t in tokens if plain.is_special(t)]
+        return tokens if found == expected else None
 
     def tokenize(self, text: str, *, special: bool = True) -> list[int]:
         """Tokens of ``text``; with ``special``, special-token text (``<|end|>``) becomes special tokens."""
@@ -281,10 +312,11 @@ class LlamaEngine:
         chat_format = self._require_format()
         reply = ReplyCollector(on_delta)
         n_ctx = int(llm.n_ctx())
+        self._keep_parts = 0  # the part cache follows this conversation (see tokenize_prompt)
 
         def render_tokens(selected: Sequence[Message]) -> list[int]:
             parts = chat_format.render_parts(selected, today=today, reasoning_effort=params.reasoning_effort)
-            return self.tokenize_prompt(parts)
+            return self.tokenize_prompt(parts, whole=chat_format.tokenizes_whole)
 
         cached = llm.input_ids[: llm.n_tokens].tolist()
         reserve = reply_reserve(n_ctx, params.max_tokens)

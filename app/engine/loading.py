@@ -27,8 +27,18 @@ from app.engine.protocol import LoadCancelled, ProgressCallback
 log = logging.getLogger(__name__)
 
 _UNKNOWN_ARCH = re.compile(r"unknown model architecture: '([^']*)'")
-_OUT_OF_MEMORY = re.compile(r"(failed to allocate|unable to allocate|out of memory|cudaMalloc failed)", re.I)
+# How llama.cpp's backends say an allocation failed: CPU and Metal ("failed to allocate buffer"), CUDA
+# ("cudaMalloc failed: out of memory"), Vulkan ("Device memory allocation of size N failed",
+# "ErrorOutOfDeviceMemory").
+_OUT_OF_MEMORY = re.compile(
+    r"(failed to allocate|unable to allocate|out of memory|cudaMalloc failed|OutOf\w*Memory|"
+    r"allocation of size \d+ failed)",
+    re.I,
+)
+# llama-cpp-python's words when the model loaded but its context could not be created.
+CONTEXT_FAILED = "Failed to create llama_context"
 _GGML_TYPES = {"f16": GGML_F16, "q8_0": GGML_Q8_0}
+MAX_N_CTX = 2**30  # far past any model; llama_context_params.n_ctx is a uint32, padded up as it is used
 # The weights are reported up to this fraction; 1.0 means ready to chat (the context is created after them).
 WEIGHTS_DONE = 0.99
 
@@ -114,6 +124,14 @@ def check_run_settings(options: LoadOptions) -> None:
         raise UserError(
             f"The batch size must be at least 1 token (got {options.n_batch}). Change it in the run settings."
         )
+    # A context length from a hand-edited settings file or a script: below 1 llama.cpp fails to create the
+    # context (which read as "not enough memory"); above its C field's range it cannot be passed at all.
+    for n_ctx in (options.wanted_ctx, options.params.n_ctx if options.params is not None else None):
+        if n_ctx is not None and not 1 <= n_ctx <= MAX_N_CTX:
+            raise UserError(
+                f"The context length must be from 1 to {MAX_N_CTX:,} tokens (it is {n_ctx:,}). Change it in "
+                "Settings → Inference, or set it to Automatic."
+            )
 
 
 def with_run_settings(params: LoadParams, options: LoadOptions) -> LoadParams:
@@ -177,7 +195,7 @@ def create_llama(
                 swa_full=params.swa_full,
                 verbose=False,
             )
-    except (ValueError, RuntimeError, OSError) as exc:
+    except Exception as exc:  # llama-cpp-python's ValueErrors, and what its own Python fails on after the load
         if progress.cancelled:  # the callback said stop: llama.cpp freed the partial model
             raise LoadCancelled from exc
         raise explain_load_failure(header, exc) from exc
@@ -188,9 +206,12 @@ def create_llama(
 
 
 def explain_load_failure(header: GGUFHeader, exc: BaseException) -> UserError:
-    """Turn llama-cpp-python's bare 'Failed to load model' into what went wrong and what to do."""
-    problems = backend.recent_problems()
-    text = "\n".join(problems)
+    """Turn llama-cpp-python's bare 'Failed to load model' into what went wrong and what to do.
+
+    Only what llama.cpp logged as an error, and what the exception itself is, explain a failure: never the
+    file's name (a model called "long-context" is not a memory problem) nor a warning logged on the way."""
+    text = "\n".join(backend.recent_problems())
+    errors = backend.recent_errors()
     name = header.path.name
     match = _UNKNOWN_ARCH.search(text)
     if match:
@@ -198,10 +219,24 @@ def explain_load_failure(header: GGUFHeader, exc: BaseException) -> UserError:
             f"{name} is a '{match.group(1)}' model, an architecture this version of llama.cpp cannot run. "
             "Use a GGUF of a supported model (gpt-oss, Llama, Qwen, Mistral, Gemma, ...)."
         )
-    if _OUT_OF_MEMORY.search(text) or "context" in str(exc).lower():
+    if _OUT_OF_MEMORY.search(text):
         return OutOfMemoryError(
             f"Not enough memory to load {name}. Close other programs, or use a smaller model or context."
         )
-    detail = next((p for p in reversed(problems) if "error" in p.lower()), problems[-1] if problems else "")
-    detail = detail.removeprefix("llama_model_load: ").strip() or str(exc)
+    if isinstance(exc, UnicodeDecodeError):  # llama-cpp-python decodes the BOS and EOS tokens' text
+        return ModelFileError(
+            f"{name} has a special token whose text is not valid UTF-8, so it cannot be used. The file is "
+            "damaged or was converted wrongly: download it again, or use another GGUF of the model."
+        )
+    if type(exc).__module__.startswith("jinja2"):  # llama-cpp-python compiles the file's chat template as it loads
+        return ModelFileError(f"{name} has a chat template that cannot be read ({exc}). Use another GGUF of the model.")
+    # llama.cpp's own reason ("error loading model: ...") rather than its closing "failed to load model".
+    detail = next((e for e in reversed(errors) if "error" in e.lower()), errors[-1] if errors else "")
+    detail = detail.removeprefix("llama_model_load: ").removeprefix("error loading model: ").strip().rstrip(".")
+    detail = detail or str(exc).rstrip(".") or type(exc).__name__
+    if str(exc).startswith(CONTEXT_FAILED):  # the weights loaded; the context for chatting did not
+        return UserError(
+            f"llama.cpp loaded {name} but could not set it up to chat: {detail}. Try another context length "
+            "in Settings → Inference (or `moss chat --context`)."
+        )
     return ModelFileError(f"llama.cpp could not load {name}: {detail}. The file may be damaged or unsupported.")

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from app.engine.gguf_header import GGUFHeader
+from app.engine.model_checks import check_model_header
 
 # The expert tensors of a layer, as llama.cpp's --n-cpu-moe matches them (common/arg.cpp).
 EXPERT_PATTERN = r"\.ffn_(up|down|gate|gate_up)_(ch|)exps"
@@ -57,7 +58,11 @@ def _int(header: GGUFHeader, key: str, default: int = 0) -> int:
 
 
 def model_layout(header: GGUFHeader) -> ModelLayout:
-    n_layers = _int(header, "block_count")
+    """The memory ``header``'s model needs; raises ModelFileError for numbers llama.cpp would abort on (the
+    checks also bound every count this loops over: a header read from the network has not been checked)."""
+    check_model_header(header)
+    block_count = header.metadata.get(f"{header.architecture}.block_count")
+    n_layers = block_count if isinstance(block_count, int) and not isinstance(block_count, bool) else 0
     dense = [0] * n_layers
     experts = [0] * n_layers
     embedding = output = 0

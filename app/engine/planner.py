@@ -12,6 +12,7 @@ left for the graphics driver and desktop on the GPU, and for the system and the 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -102,31 +103,57 @@ def compute_buffer(layout: ModelLayout, n_ubatch: int = N_UBATCH) -> int:
 
 
 def kv_bytes(layout: ModelLayout, layers: range, n_ctx: int, kv: str, swa_full: bool) -> int:
-    per_element = _KV_TYPES[kv][1] / 2  # kv_bytes_per_token_f16 counts f16 elements at 2 bytes
-    swa_cells = min(n_ctx, -(-(layout.sliding_window + N_UBATCH) // 256) * 256)
-    total = 0.0
-    for i in layers:
-        cells = swa_cells if layout.swa_layers[i] and not swa_full else n_ctx
-        total += layout.kv_bytes_per_token_f16[i] * per_element * cells
-    return int(total)
+    return _Sums.of(layout).kv(layers.start, layers.stop, n_ctx, kv, swa_full)
 
 
-def _candidate(layout: ModelLayout, n_ctx: int, kv: str, swa_full: bool, gpu_layers: int, cpu_moe: int) -> _Candidate:
+@dataclass(frozen=True, slots=True)
+class _Sums:
+    """Running totals over the layers (entry i: layers 0 .. i-1), so that the memory of any run of layers is
+    one subtraction: a plan tries thousands of configurations, and a model may have hundreds of layers."""
+
+    dense: tuple[int, ...]
+    expert: tuple[int, ...]
+    kv_all: tuple[int, ...]  # KV per token, f16, every layer
+    kv_swa: tuple[int, ...]  # the same, sliding-window layers only
+    swa_cells: int  # the cells a short sliding-window cache keeps (before the context caps it)
+
+    @classmethod
+    def of(cls, layout: ModelLayout) -> _Sums:
+        swa_kv = (kv if swa else 0 for kv, swa in zip(layout.kv_bytes_per_token_f16, layout.swa_layers, strict=True))
+        return cls(
+            dense=(0, *itertools.accumulate(layout.dense_bytes)),
+            expert=(0, *itertools.accumulate(layout.expert_bytes)),
+            kv_all=(0, *itertools.accumulate(layout.kv_bytes_per_token_f16)),
+            kv_swa=(0, *itertools.accumulate(swa_kv)),
+            swa_cells=-(-(layout.sliding_window + N_UBATCH) // 256) * 256,
+        )
+
+    def kv(self, start: int, stop: int, n_ctx: int, kv: str, swa_full: bool) -> int:
+        """KV-cache bytes of layers ``start .. stop-1``: the sliding-window ones keep a short cache unless
+        ``swa_full``."""
+        per_element = _KV_TYPES[kv][1] / 2  # kv_bytes_per_token_f16 counts f16 elements at 2 bytes
+        swa = 0 if swa_full else self.kv_swa[stop] - self.kv_swa[start]
+        full = self.kv_all[stop] - self.kv_all[start] - swa
+        return int((full * n_ctx + swa * min(n_ctx, self.swa_cells)) * per_element)
+
+
+def _candidate(
+    layout: ModelLayout, sums: _Sums, n_ctx: int, kv: str, swa_full: bool, gpu_layers: int, cpu_moe: int
+) -> _Candidate:
     """Memory of one configuration. Layers ``0 .. n-gpu_layers-1`` run on the CPU, the rest on the GPU; the
     experts of layers ``0 .. cpu_moe-1`` stay in RAM. Weights are memory-mapped: CPU-side weights count in RAM."""
     n = layout.n_layers
-    cpu = range(0, n - gpu_layers)
-    gpu = range(n - gpu_layers, n)
-    vram = sum(layout.dense_bytes[i] for i in gpu) + sum(layout.expert_bytes[i] for i in gpu if i >= cpu_moe)
-    ram = layout.embedding_bytes + sum(layout.dense_bytes[i] for i in cpu)
-    ram += sum(layout.expert_bytes[i] for i in range(n) if i < cpu_moe or i in cpu)
+    first_gpu = n - gpu_layers
+    experts_in_ram = max(first_gpu, cpu_moe)  # the CPU's layers, and the first cpu_moe layers' experts
+    vram = sums.dense[n] - sums.dense[first_gpu] + sums.expert[n] - sums.expert[experts_in_ram]
+    ram = layout.embedding_bytes + sums.dense[first_gpu] + sums.expert[experts_in_ram]
     head_on_gpu = gpu_layers == n > 0
     if head_on_gpu:
         vram += layout.output_gpu_bytes
     else:
         ram += layout.output_bytes
-    vram += kv_bytes(layout, gpu, n_ctx, kv, swa_full)
-    ram += kv_bytes(layout, cpu, n_ctx, kv, swa_full)
+    vram += sums.kv(first_gpu, n, n_ctx, kv, swa_full)
+    ram += sums.kv(0, first_gpu, n_ctx, kv, swa_full)
     # The backend that runs the output head needs the full scratch; the other one, activations only.
     if head_on_gpu:
         vram += compute_buffer(layout)
@@ -178,6 +205,7 @@ def _search(layout: ModelLayout, machine: Machine, contexts: list[int]) -> _Cand
     """The first configuration that fits, in order of preference: the KV options that cost no re-reading
     first; within them everything on the GPU before anything moves off it; then the longest context."""
     n = layout.n_layers
+    sums = _Sums.of(layout)
     if machine.gpu_name is None:
         placements: list[list[tuple[int, int]]] = [[(0, 0)]]
     else:
@@ -187,7 +215,7 @@ def _search(layout: ModelLayout, machine: Machine, contexts: list[int]) -> _Cand
             for n_ctx in contexts:
                 for kv, swa_full in group:
                     for gpu_layers, cpu_moe in options:
-                        c = _candidate(layout, n_ctx, kv, swa_full, gpu_layers, cpu_moe)
+                        c = _candidate(layout, sums, n_ctx, kv, swa_full, gpu_layers, cpu_moe)
                         if _fits(c, machine):
                             return c
     return None
@@ -207,7 +235,8 @@ def plan(
     )
     if chosen is not None:
         return _explain(layout, machine, chosen, contexts[0])
-    return _no_fit(layout, machine, _candidate(layout, contexts[-1], "q8_0", not layout.sliding_window, 0, 0))
+    smallest = _candidate(layout, _Sums.of(layout), contexts[-1], "q8_0", not layout.sliding_window, 0, 0)
+    return _no_fit(layout, machine, smallest)
 
 
 def _gb(n: int) -> str:

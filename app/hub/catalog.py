@@ -137,7 +137,7 @@ class CatalogCache:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
             if isinstance(raw, dict) and raw.get("version") == CACHE_VERSION:
                 return raw
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):  # (RecursionError: JSON nested too deeply to parse)
             pass
         return {"version": CACHE_VERSION, "listings": {}, "fits": {}}
 

@@ -1,12 +1,17 @@
 """Downloading one model from the Hub: resumable across crashes, checked against the Hub's sha256.
 
 huggingface_hub 2.x throws partial downloads away when its process ends, which would restart a 40%-done
-12 GB download from zero after a crash. So Moss keeps its own files: each part is written to ``NAME.part``
-beside where it will end up, and a small manifest (``NAME.download.json``) records what is being fetched.
-A later attempt (in this process or the next) re-hashes the bytes already there and continues with an HTTP
-``Range`` request. The manifest pins the commit, so the bytes cannot change between attempts; the sha256 is
-computed while streaming and compared with the LFS hash before the file is moved into place; a mismatch
-deletes the partial file and says so. Dropped connections and 5xx answers are retried with backoff.
+12 GB download from zero after a crash. So Moss keeps its own files (``download_files``): each part is written to
+``NAME.part`` beside where it will end up, a manifest records what is being fetched, and a lock keeps a second
+Moss (the window and ``moss models pull``, or two pulls) from writing the same part at once. A later attempt
+continues with an HTTP ``Range`` request from the bytes already there; the manifest pins the commit, so they
+cannot change between attempts.
+
+"Verified" means what is on disk was hashed: each file is hashed where it lies before it is moved into place,
+and a file already in place is hashed again before a pull calls it done. A mismatch is never kept: the file
+is downloaded again from the start once (a damaged partial file from an earlier attempt, a byte flipped on the
+way, a file damaged on disk), and a second mismatch deletes it and says so. Dropped connections and 5xx
+answers are retried with backoff.
 
 The token goes only to the Hub: the HTTP client drops ``Authorization`` when the Hub redirects to its CDN.
 """
@@ -16,45 +21,63 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
-import errno
-import hashlib
-import json
 import logging
 import os
-import shutil
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from app.core.errors import UserError
-from app.core.units import format_size
+from app.hub.download_files import (
+    MANIFEST_SUFFIX,
+    PART_SUFFIX,
+    ChecksumError,
+    DiskFullError,
+    DownloadBusyError,
+    DownloadError,
+    DownloadLock,
+    disk_error,
+    free_bytes,
+    hash_file,
+    lock_path,
+    manifest_path,
+    part_path,
+    safe_file_name,
+    space_problem,
+    target_folder,
+    unfinished_downloads,
+    write_manifest,
+)
 from app.hub.hub_client import HubClient
 from app.hub.repo_files import RemoteFile, RemoteModel
 
 log = logging.getLogger(__name__)
 
+__all__ = [  # the download's files and errors are part of its interface
+    "MANIFEST_SUFFIX",
+    "PART_SUFFIX",
+    "ChecksumError",
+    "DiskFullError",
+    "DownloadBusyError",
+    "DownloadError",
+    "ModelDownload",
+    "Phase",
+    "Progress",
+    "StopReason",
+    "StopSignal",
+    "Stopped",
+    "manifest_path",
+    "part_path",
+    "target_folder",
+    "unfinished_downloads",
+]
+
 CHUNK = 1 << 20
-PART_SUFFIX = ".part"
-MANIFEST_SUFFIX = ".download.json"
-DISK_MARGIN = 256 * 1024 * 1024  # left free after the download: a full disk breaks everything else too
 RETRY_DELAYS = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
 PROGRESS_INTERVAL_S = 0.25
 _RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
-
-
-class DownloadError(UserError):
-    """A download that cannot go on; the partial file is kept unless the message says otherwise."""
-
-
-class DiskFullError(DownloadError):
-    pass
-
-
-class ChecksumError(DownloadError):
-    pass
 
 
 class StopReason(enum.Enum):
@@ -117,71 +140,14 @@ class StopSignal:
             raise Stopped(self.reason)
 
 
-def target_folder(models_dir: Path, repo_id: str) -> Path:
-    """Where a repository's files go: ``models/org/name/``, as LM Studio lays them out."""
-    return models_dir.joinpath(*repo_id.split("/"))
-
-
-def manifest_path(models_dir: Path, model: RemoteModel) -> Path:
-    return target_folder(models_dir, model.repo_id) / (model.name + MANIFEST_SUFFIX)
-
-
-def part_path(dest: Path) -> Path:
-    return dest.with_name(dest.name + PART_SUFFIX)
-
-
-def write_manifest(path: Path, model: RemoteModel, revision: str) -> None:
-    payload = {"version": 1, "revision": revision, **model.to_json()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    tmp.replace(path)
-
-
-def read_manifest(path: Path) -> tuple[RemoteModel, str] | None:
-    """The model a manifest describes and its revision; None for an unreadable one."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        files = tuple(RemoteFile(f["path"], int(f["size_bytes"]), f.get("sha256")) for f in raw["files"])
-        return RemoteModel(str(raw["repo_id"]), files, str(raw.get("quantization", ""))), str(raw["revision"])
-    except (OSError, ValueError, KeyError, TypeError):
-        log.warning("ignoring an unreadable download manifest: %s", path)
-        return None
-
-
-def unfinished_downloads(models_dir: Path) -> list[tuple[RemoteModel, str, int]]:
-    """Downloads a previous run left unfinished: (model, revision, bytes already on disk)."""
-    found: list[tuple[RemoteModel, str, int]] = []
-    if not models_dir.is_dir():
-        return found
-    for manifest in sorted(models_dir.rglob("*" + MANIFEST_SUFFIX)):
-        read = read_manifest(manifest)
-        if read is None:
-            continue
-        model, revision = read
-        folder = manifest.parent
-        have = 0
-        for f in model.files:
-            dest = folder / f.name
-            if dest.is_file():
-                have += f.size
-            elif part_path(dest).is_file():
-                have += part_path(dest).stat().st_size
-        found.append((model, revision, have))
-    return found
-
-
-def _free_bytes(folder: Path) -> int:
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
-
-
 class ModelDownload:
     """Fetches every file of ``model`` into ``models_dir/org/name/``; :meth:`run` blocks until done.
 
-    ``on_progress`` is called from the downloading thread a few times a second."""
+    ``on_progress`` is called from the downloading thread a few times a second. After :meth:`run`,
+    ``notes`` says what was found wrong and repaired on the way (a damaged file, an oversized partial file),
+    ``fetched`` how many bytes came over the network, ``resumed_from`` how many were continued from partial
+    files, and ``verified`` whether every file was checked against a sha256 (the Hub lists one for every
+    LFS file; only small files kept in git have none)."""
 
     def __init__(
         self,
@@ -192,122 +158,216 @@ class ModelDownload:
         revision: str = "main",
         on_progress: Callable[[Progress], None] | None = None,
         stop: StopSignal | None = None,
-        free_bytes: Callable[[Path], int] = _free_bytes,
+        free_bytes: Callable[[Path], int] = free_bytes,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
     ) -> None:
+        if not model.files or not all(safe_file_name(f.name) for f in model.files):
+            raise DownloadError(
+                f"The Hub listed file names Moss cannot save for {model.repo_id}; nothing was downloaded."
+            )
         self.client, self.model, self.revision = client, model, revision
         self.folder = target_folder(models_dir, model.repo_id)
         self.manifest = manifest_path(models_dir, model)
+        self.lock_path = lock_path(models_dir, model)
         self.stop = stop or StopSignal()
         self._on_progress = on_progress or (lambda _p: None)
         self._free_bytes = free_bytes
         self._retry_delays = retry_delays
+        self._lock = DownloadLock(self.lock_path)
         self._done_before = 0  # bytes of the files before the current one
         self._speed = _Speed()
         self._last_report = 0.0
-        self.resumed_from = 0  # bytes found on disk at the start (for the closing message)
+        self._resumed: dict[str, int] = {}  # file path -> bytes of its partial file continued
+        self.notes: list[str] = []
+        self.fetched = 0
+        self.verified = all(f.sha256 for f in model.files)
 
     @property
     def destination(self) -> Path:
         return self.folder / self.model.first.name
 
+    @property
+    def resumed_from(self) -> int:
+        """Bytes continued from partial files (for the closing message): only what a Range request continued."""
+        return sum(self._resumed.values())
+
     def run(self) -> Path:
-        """Download, verify and move into place; the path of the model's first file."""
+        """Download what is missing, check every file against its sha256 and move it into place; the path of
+        the model's first file. Raises a :class:`DownloadError` (a :class:`UserError`) for anything a person
+        can act on, :class:`Stopped` when paused or cancelled."""
         try:
-            self._check_space()
-            write_manifest(self.manifest, self.model, self.revision)
-            for file in self.model.files:
-                dest = self.folder / file.name
-                if not (dest.is_file() and dest.stat().st_size == file.size):
-                    self._fetch(file, dest)
-                self._done_before += file.size
-        except Stopped as stopped:
-            if stopped.reason is StopReason.CANCEL:
-                self.discard()
+            with self._lock.hold(self.model.name):
+                try:
+                    self._run_locked()
+                except Stopped as stopped:
+                    if stopped.reason is StopReason.CANCEL:
+                        self._delete_files()
+                    raise
+        except (UserError, Stopped):
             raise
-        self.manifest.unlink(missing_ok=True)
+        except OSError as exc:  # the disk, not the network (that is handled in _stream)
+            log.warning("download of %s failed on disk", self.model.spec, exc_info=True)
+            raise disk_error(exc, self.folder) from exc
+        finally:
+            if self.stop.pending is StopReason.CANCEL:
+                self._remove_empty_folders()
         return self.destination
 
-    def discard(self) -> None:
-        """Delete what this download left: partial files, the manifest, and parts already finished."""
+    def discard(self) -> bool:
+        """Delete what this download left: partial files, the manifest, and parts already finished. False, and
+        nothing deleted, when another Moss is downloading this model right now (they are its files); a
+        :class:`DownloadError` when the files cannot be deleted."""
+        if not self.folder.is_dir():
+            return True
+        try:
+            with self._lock.hold(self.model.name):
+                self._delete_files()
+        except DownloadBusyError:
+            log.info("not discarding %s: another Moss is downloading it", self.model.spec)
+            return False
+        except OSError as exc:
+            log.warning("could not discard the download of %s: %s", self.model.spec, exc)
+            raise disk_error(exc, self.folder) from exc
+        self._remove_empty_folders()
+        return True
+
+    def _delete_files(self) -> None:
         for file in self.model.files:
             part_path(self.folder / file.name).unlink(missing_ok=True)
             if len(self.model.files) > 1:  # a lone finished part is useless without the rest
                 (self.folder / file.name).unlink(missing_ok=True)
         self.manifest.unlink(missing_ok=True)
+
+    def _remove_empty_folders(self) -> None:
         with contextlib.suppress(OSError):
             self.folder.rmdir()  # only if nothing else is there
             self.folder.parent.rmdir()
 
-    def _on_disk(self) -> int:
-        have = 0
+    def _run_locked(self) -> None:
+        pending = self._survey()
+        if not pending:
+            self.manifest.unlink(missing_ok=True)
+            return
+        self._check_space(pending)
+        write_manifest(self.manifest, self.model, self.revision)
+        for file in self.model.files:
+            if file in pending:
+                self._fetch(file, self.folder / file.name)
+            self._done_before += file.size
+        self.manifest.unlink(missing_ok=True)
+
+    def _survey(self) -> list[RemoteFile]:
+        """The files still to fetch. A file in place is hashed again (one of the right size was called verified
+        with a byte flipped) and deleted when it does not match; a partial file longer than its file is
+        discarded (it once said "continued from 98.4 MB" while asking for byte 0)."""
+        pending: list[RemoteFile] = []
+        offset = 0
         for file in self.model.files:
             dest = self.folder / file.name
+            part = part_path(dest)
             if dest.is_file():
-                have += file.size
-            elif part_path(dest).is_file():
-                have += min(part_path(dest).stat().st_size, file.size)
-        return have
+                if dest.stat().st_size == file.size and self._matches(file, dest, Phase.CHECKING, offset):
+                    part.unlink(missing_ok=True)  # a leftover of an earlier attempt; the file is whole
+                    offset += file.size
+                    continue
+                dest.unlink()
+                self._note(f"{file.name} on disk did not match the Hub's copy (sha256), so it was downloaded again.")
+            if part.is_file():
+                size = part.stat().st_size
+                if size > file.size:
+                    part.unlink()
+                    self._note(
+                        f"The partial file of {file.name} was larger than the file itself, so it was discarded and "
+                        "the download started from the beginning."
+                    )
+                elif size:
+                    self._resumed[file.path] = size
+            pending.append(file)
+            offset += file.size
+        return pending
 
-    def _check_space(self) -> None:
-        have = self._on_disk()
-        self.resumed_from = have
-        needed = self.model.size - have
-        free = self._free_bytes(self.folder)
-        if needed + DISK_MARGIN > free:
-            raise DiskFullError(
-                f"Not enough disk space for {self.model.name}: it needs {format_size(needed)} more and "
-                f"{format_size(free)} is free on the drive of {self.folder}. Free some space, or choose another models "
-                "folder in Settings → Models."
-            )
+    def _check_space(self, pending: list[RemoteFile]) -> None:
+        needed = sum(f.size - self._resumed.get(f.path, 0) for f in pending)
+        problem = space_problem(self.model.name, needed, self._free_bytes(self.folder), self.folder)
+        if problem:
+            raise DiskFullError(problem)
 
     def _fetch(self, file: RemoteFile, dest: Path) -> None:
+        """Download ``file`` into its partial file, check what is on disk and move it into place. A mismatch
+        starts the file again from byte 0 once; a second one deletes it and raises."""
         part = part_path(dest)
         part.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        have = self._rehash(part, digest, file)
-        failures = 0
-        while True:
-            self.stop.check()
-            if have < file.size:
-                try:
-                    have, digest = self._stream(file, part, have, digest)
-                    failures = 0
-                except _Retryable as exc:
-                    have = part.stat().st_size if part.exists() else 0
-                    if failures >= len(self._retry_delays):
-                        raise DownloadError(
-                            f"The download of {file.name} keeps failing ({exc}). The partial file is kept: "
-                            "try again later and it continues where it stopped."
-                        ) from exc
-                    delay = self._retry_delays[failures]
-                    failures += 1
-                    log.warning("download of %s interrupted (%s); retry %d in %.0f s", file.path, exc, failures, delay)
-                    self._report(Phase.RETRYING, have, force=True, note=f"{exc}; retrying in {delay:.0f} s")
-                    self.stop.wait(delay)
-                    continue
-            break
-        self._verify(file, part, dest, digest, have)
+        have = self._resumed.get(file.path, 0)
+        if have:
+            log.info("resuming %s from %d of %d bytes", file.path, have, file.size)
+        for attempt in (1, 2):
+            self._download_rest(file, part, have)
+            problem = self._check_part(file, part)
+            if problem is None:
+                part.replace(dest)
+                return
+            resumed = self._resumed.pop(file.path, 0)
+            part.unlink(missing_ok=True)
+            log.warning("%s: %s (attempt %d)", file.path, problem, attempt)
+            if attempt == 2:
+                raise ChecksumError(f"{file.name} {problem}, so it was deleted. Download it again.")
+            self._note(
+                f"The partial file of {file.name} from an earlier attempt was damaged, so it was downloaded again "
+                "from the start."
+                if resumed
+                else f"{file.name} arrived damaged ({problem}), so it was downloaded again."
+            )
+            have = 0
 
-    def _rehash(self, part: Path, digest: Any, file: RemoteFile) -> int:
-        """Feed the bytes a previous attempt left into ``digest``; their count."""
-        if not part.exists():
-            return 0
+    def _check_part(self, file: RemoteFile, part: Path) -> str | None:
+        """What is wrong with the partial file as the finished ``file``, or None if it is right."""
         size = part.stat().st_size
-        if size > file.size:
-            part.unlink()
-            return 0
-        done = 0
-        with part.open("rb") as handle:
-            while chunk := handle.read(8 * CHUNK):
-                digest.update(chunk)
-                done += len(chunk)
-                self._report(Phase.CHECKING, done)
-                self.stop.check()
-        log.info("resuming %s from %d of %d bytes", file.path, done, file.size)
-        return done
+        if size != file.size:
+            return f"arrived with {size} bytes instead of {file.size}"
+        if not self._matches(file, part, Phase.VERIFYING, self._done_before):
+            return "did not match the Hub's checksum (sha256): the data was damaged"
+        return None
 
-    def _stream(self, file: RemoteFile, part: Path, have: int, digest: Any) -> tuple[int, Any]:
+    def _matches(self, file: RemoteFile, path: Path, phase: Phase, offset: int) -> bool:
+        """Whether the bytes on disk at ``path`` hash to the file's sha256 (True when the Hub gave none)."""
+        if not file.sha256:
+            return True
+
+        start = offset - self._done_before
+
+        def progress(done: int) -> None:
+            # Checking counts the bytes hashed; verifying a file just downloaded keeps the bar full.
+            self._report(phase, start + (done if phase is Phase.CHECKING else file.size))
+            self.stop.check()
+
+        progress(0)
+        matches = hash_file(path, progress) == file.sha256.lower()
+        self._report(phase, start + file.size, force=True)
+        return matches
+
+    def _download_rest(self, file: RemoteFile, part: Path, have: int) -> None:
+        """Fetch from byte ``have`` to the end, retrying dropped connections and 5xx answers with backoff."""
+        failures = 0
+        while have < file.size:
+            self.stop.check()
+            try:
+                have = self._stream(file, part, have)
+                failures = 0
+            except _Retryable as exc:
+                have = part.stat().st_size if part.exists() else 0
+                if failures >= len(self._retry_delays):
+                    raise DownloadError(
+                        f"The download of {file.name} keeps failing ({exc}). The partial file is kept: "
+                        "try again later and it continues where it stopped."
+                    ) from exc
+                delay = self._retry_delays[failures]
+                failures += 1
+                log.warning("download of %s interrupted (%s); retry %d in %.0f s", file.path, exc, failures, delay)
+                self._report(Phase.RETRYING, have, force=True, note=f"{exc}; retrying in {delay:.0f} s")
+                self.stop.wait(delay)
+
+    def _stream(self, file: RemoteFile, part: Path, have: int) -> int:
+        """One request for the bytes from ``have`` on, appended to ``part`` as they arrive; the new count."""
         import httpx2
         from huggingface_hub import get_session, hf_raise_for_status
         from huggingface_hub.errors import HfHubHTTPError
@@ -323,20 +383,22 @@ class ModelDownload:
                 if status in _RETRYABLE_STATUS:
                     raise _Retryable(f"HTTP {status}")
                 if status == 416 and have == file.size:
-                    return have, digest
+                    return have
                 if status not in (200, 206):
                     response.read()
                     hf_raise_for_status(response)  # the Hub's own errors: gated, not found…
                     raise DownloadError(f"The Hub answered HTTP {status} for {file.path}; try again later.")
+                if status == 206 and not response.headers.get("Content-Range", "").startswith(f"bytes {have}-"):
+                    raise _Retryable(f"the server sent another part of the file than asked for ({have}-)")
                 if status == 200 and have:  # the server sent the whole file: start over
                     log.info("%s: the server ignored the range; restarting the file", file.path)
-                    have, digest = 0, hashlib.sha256()
-                mode = "ab" if have else "wb"
-                with part.open(mode) as out:
+                    self._resumed.pop(file.path, None)
+                    have = 0
+                with part.open("ab" if have else "wb") as out:
                     for chunk in response.iter_bytes():  # as received: a drop loses nothing already here
                         out.write(chunk)
-                        digest.update(chunk)
                         have += len(chunk)
+                        self.fetched += len(chunk)
                         self._speed.add(len(chunk))
                         self._report(Phase.DOWNLOADING, have)
                         self.stop.check()
@@ -345,34 +407,15 @@ class ModelDownload:
         except (httpx2.HTTPStatusError, HfHubHTTPError) as exc:  # before OSError, its base class
             what = f"download {file.path}"
             raise self.client.explain(exc, what=what, repo_id=self.model.repo_id, path=file.path) from exc
-        except OSError as exc:
-            if exc.errno == errno.ENOSPC:
-                raise DiskFullError(
-                    f"The disk filled up while downloading {file.name}. The partial file is kept: free some "
-                    "space and download again to continue."
-                ) from exc
-            raise
         except httpx2.TransportError as exc:  # dropped connection, timeout, refused
             raise _Retryable(type(exc).__name__ + (f": {exc}" if str(exc) else "")) from exc
         if have < file.size:
             raise _Retryable(f"the connection closed after {have} of {file.size} bytes")
-        return have, digest
+        return have
 
-    def _verify(self, file: RemoteFile, part: Path, dest: Path, digest: Any, have: int) -> None:
-        self._report(Phase.VERIFYING, have, force=True)
-        if have != file.size:
-            part.unlink(missing_ok=True)
-            raise ChecksumError(
-                f"{file.name} arrived with {have} bytes instead of {file.size}; the partial file was deleted. "
-                "Download it again."
-            )
-        if file.sha256 and digest.hexdigest() != file.sha256.lower():
-            part.unlink(missing_ok=True)
-            raise ChecksumError(
-                f"{file.name} did not match the Hub's checksum (sha256), so it was deleted: the data was "
-                "damaged on the way. Download it again."
-            )
-        part.replace(dest)
+    def _note(self, text: str) -> None:
+        log.info("%s: %s", self.model.spec, text)
+        self.notes.append(text)
 
     def _report(self, phase: Phase, file_done: int, *, force: bool = False, note: str = "") -> None:
         now = time.monotonic()

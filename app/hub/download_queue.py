@@ -43,6 +43,7 @@ class DownloadStatus:
     progress: Progress | None = None
     error: str = ""
     installed: InstalledModel | None = None
+    notes: tuple[str, ...] = ()  # what the download found damaged on disk and repaired (ModelDownload.notes)
 
 
 def download_key(model: RemoteModel) -> str:
@@ -137,9 +138,24 @@ class DownloadQueue:
                 self._items[key] = replace(item, state=DownloadState.PAUSED)
             else:
                 self._items[key] = replace(item, state=DownloadState.CANCELLED, done=0)
-        if reason is StopReason.CANCEL:
-            ModelDownload(self._client_factory(), item.model, self.models_dir).discard()
+        problem = self._discard(item.model) if reason is StopReason.CANCEL else None
+        if problem:  # "cancelled; the partial file was deleted" would be untrue: say what happened instead
+            self._update(key, state=DownloadState.FAILED, done=item.done, error=problem)
+            return
         self._emit(key)
+
+    def _discard(self, model: RemoteModel) -> str | None:
+        """Delete a cancelled download's files (GUI thread: no network, a few unlinks); why they are still
+        there when they could not be deleted (another Moss is downloading them, the disk refused)."""
+        try:
+            if ModelDownload(self._client_factory(), model, self.models_dir).discard():
+                return None
+        except UserError as exc:
+            return f"Not cancelled: {exc}"
+        return (
+            f"Not cancelled: {model.name} is being downloaded by another Moss (the window or `moss models pull`) "
+            "right now, so its files were left alone. Stop it there."
+        )
 
     def dismiss(self, key: str) -> None:
         """Take a finished, failed or cancelled entry off the list."""
@@ -201,7 +217,9 @@ class DownloadQueue:
             )
             path = job.run()
             installed = self._library.add_download(path, repo_id=item.model.repo_id, sha256=_hashes(item.model))
-            self._update(key, state=DownloadState.DONE, installed=installed, done=item.model.size)
+            self._update(
+                key, state=DownloadState.DONE, installed=installed, done=item.model.size, notes=tuple(job.notes)
+            )
         except Stopped as stopped:
             cancelled = stopped.reason is StopReason.CANCEL
             with self._cond:

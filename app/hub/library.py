@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import UserError
-from app.engine.gguf_header import read_gguf_header
+from app.engine.file_check import check_model_file
 from app.hub.download import MANIFEST_SUFFIX, PART_SUFFIX
 from app.hub.repo_files import SPLIT_NAME, is_model_file, model_stem
 
@@ -106,9 +106,12 @@ class ModelLibrary:
     """The registry at ``registry_file`` over the models folder ``models_dir``. Thread-safe; every call
     reads the file afresh, so the GUI and a ``moss models`` command can work side by side."""
 
-    def __init__(self, models_dir: Path, registry_file: Path) -> None:
+    def __init__(self, models_dir: Path, registry_file: Path, *, checked_models: Path | None = None) -> None:
+        """``checked_models``: the folder where the load probe remembers the files it has read safely
+        (app.engine.load_probe), so that a model checked on import is not probed again when it loads."""
         self.models_dir = models_dir
         self.registry_file = registry_file
+        self.checked_models = checked_models
         self._lock = threading.RLock()
 
     # -- the registry file ------------------------------------------------------------------------------
@@ -277,9 +280,10 @@ class ModelLibrary:
         origin: str = "imported",
         on_progress: Callable[[int, int], None] | None = None,
     ) -> ImportResult:
-        """Add the GGUF at ``path`` (checked first: a broken file is refused with the reason)."""
+        """Add the GGUF at ``path``, checked first as a load checks it (without its weights): a file that
+        ``moss chat`` or the window would refuse is refused here, with the same reason, and nothing is added."""
         path = path.expanduser()
-        read_gguf_header(path)  # a ModelFileError for anything llama.cpp could not use (or a later split part)
+        check_model_file(path, checked_models=self.checked_models)  # a later split part is refused too
         with self._lock:
             same = self.find_same(path)
             if same is not None:
@@ -356,6 +360,9 @@ class ModelLibrary:
             return
         if new.is_relative_to(old) or old.is_relative_to(new):
             raise UserError("Choose a models folder that is neither inside the current one nor contains it.")
+        blocker = next((p for p in (new, *new.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:  # a file, a FIFO or a device where a folder is to be
+            raise UserError(f"{blocker} is not a folder. Choose a folder for the models.")
         files = [p for p in old.rglob("*") if p.is_file()] if old.is_dir() else []
         clashes = [p for p in files if (new / p.relative_to(old)).exists()]
         if clashes:

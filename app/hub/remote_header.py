@@ -83,6 +83,14 @@ def read_remote_gguf_header(url: str, *, headers: dict[str, str] | None = None) 
     """The header of the GGUF at ``url`` and how many bytes were downloaded to read it."""
     from huggingface_hub import get_session  # the Hub's HTTP client: proxies and TLS as it sets them up
 
+    try:  # a malformed address ("http://[::1", a port of 99999) is the person's to fix, not a bug
+        address = urlparse(url)
+        valid = bool(address.hostname) and address.port != 0
+    except ValueError:
+        valid = False
+    if not valid:
+        raise UserError(f"{url!r} is not a web address Moss can read a model from. Check the address.")
+
     session = get_session()
 
     def read_one(part_url: str) -> tuple[GGUFHeader, int]:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from app.core.settings import Settings
+from app.engine.load_probe import CHECKED_MODELS
 from app.hub.catalog import CatalogCache
 from app.hub.hub_client import TOKEN_ENV, TOKEN_KEY, HubClient
 from app.hub.library import ModelLibrary
@@ -19,7 +20,8 @@ def models_folder(paths: AppPaths, settings: Settings) -> Path:
 
 
 def open_library(paths: AppPaths, settings: Settings) -> ModelLibrary:
-    return ModelLibrary(models_folder(paths, settings), paths.data / "models.json")
+    checked = paths.cache / CHECKED_MODELS  # the load probe's record: a model checked on import is not probed again
+    return ModelLibrary(models_folder(paths, settings), paths.data / "models.json", checked_models=checked)
 
 
 def open_catalog_cache(paths: AppPaths) -> CatalogCache:

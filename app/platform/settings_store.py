@@ -19,7 +19,8 @@ def load_settings(path: Path) -> Settings:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return Settings()
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    # ValueError: not UTF-8, not JSON, a number over 4,300 digits; RecursionError: nested too deeply to parse.
+    except (OSError, ValueError, RecursionError) as exc:
         aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
         log.warning("settings file %s is unreadable (%s); moved to %s, using defaults", path, exc, aside)
         try:

@@ -7,19 +7,21 @@ and their output. Those nodes are dropped and their kept children hang from the 
 
 Pure stdlib and pure data: the caller reads the file and stores the records. All walks are iterative
 because a branch can be thousands of messages deep, and the work per node is constant because an export
-can hold millions of nodes.
+can hold millions of nodes. Values outside the history's bounds (app.storage.bounds) are read as missing, as
+values of the wrong type are: a time Moss could not show is no time, an id or model name too long to be one is
+replaced or left out.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from app.core.errors import ImportFormatError
 from app.core.history import ImportedConversation, ImportedMessage, MessageStatus, ReplyFacts
 from app.core.types import FinishReason, Role
+from app.storage.bounds import MAX_NAME_CHARS, sane_time, valid_text
 
 SOURCE = "chatgpt"
 UNTITLED = "Untitled chat"
@@ -89,16 +91,20 @@ def parse_chatgpt_export(data: object) -> list[ImportedConversation]:
 def _damaged(index: int, title: object, problem: str) -> ImportFormatError:
     name = f"Conversation {index}"
     if isinstance(title, str) and title.strip():
-        short = " ".join(title.split())
+        short = " ".join(valid_text(title).split())
         name += f" (“{short[:60] + '…' if len(short) > 60 else short}”)"
     return ImportFormatError(f"{name} in the ChatGPT export is damaged: {problem}. Nothing was imported.")
 
 
 def _time(value: object) -> float | None:
-    # JSON numbers only; bool is an int in Python but never a time, and NaN/inf could sneak in via json.load.
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
+    # JSON numbers only, in the range Moss can show: bool is an int in Python but never a time, NaN/inf could
+    # sneak in via json.load, and 1e30 would break every later read of the history.
+    return sane_time(value)
+
+
+def _name(value: object) -> str:
+    """A short name (a model's), or "" when it is not text or too long to be one."""
+    return value if isinstance(value, str) and len(value) <= MAX_NAME_CHARS else ""
 
 
 def _parse_conversation(index: int, item: object) -> ImportedConversation | None:
@@ -177,7 +183,7 @@ def _read(message: object) -> tuple[_Kept | None, str | None]:
     author, content, metadata = message.get("author"), message.get("content"), message.get("metadata") or {}
     if not isinstance(author, dict) or not isinstance(content, dict) or not isinstance(metadata, dict):
         raise _Malformed
-    role = _ROLES.get(author.get("role"))
+    role = _ROLES.get(_key(author.get("role")))
     kind = content.get("content_type")
     if role is Role.ASSISTANT and kind == "thoughts":
         return None, _thoughts(content.get("thoughts"))
@@ -196,6 +202,12 @@ def _read(message: object) -> tuple[_Kept | None, str | None]:
     return _Kept(role, text, _time(message.get("create_time")), metadata), None
 
 
+def _key(value: object) -> str | None:
+    """``value`` as a key of the tables above: a list or an object in its place (a damaged or hand-made file)
+    cannot be looked up, and is no known role or kind."""
+    return value if isinstance(value, str) else None
+
+
 def _parts(parts: object) -> str:
     if not isinstance(parts, list):
         raise _Malformed
@@ -209,7 +221,7 @@ def _parts(parts: object) -> str:
             if kind == "audio_transcription" and isinstance(transcript, str):
                 piece = transcript.strip()
             else:
-                piece = _PLACEHOLDERS.get(kind, "[attachment]")
+                piece = _PLACEHOLDERS.get(_key(kind), "[attachment]")
         else:
             continue  # null and numbers carry nothing to show
         if piece:
@@ -255,7 +267,7 @@ def _imported(key: str, parent_key: str | None, kept: _Kept, reasoning: str | No
         role=kept.role,
         content=kept.content,
         reasoning=reasoning if assistant else None,
-        model=model if assistant and isinstance(model, str) else "",
+        model=_name(model) if assistant else "",
         created_at=kept.created_at,
         facts=ReplyFacts(finish_reason=_FINISH_REASONS.get(finish_type) if isinstance(finish_type, str) else None),
         status=MessageStatus.COMPLETE,
@@ -284,8 +296,10 @@ def _conversation(
 
     uid = next((v for v in (item.get("conversation_id"), item.get("id")) if isinstance(v, str) and v), None)
     if uid is None:  # never seen in real exports; stable, so that importing twice still adds it once
-        seed = f"{clean_title}\n{item.get('create_time')!r}".encode()
+        seed = f"{clean_title}\n{item.get('create_time')!r}".encode("utf-8", "surrogatepass")
         uid = hashlib.sha1(seed, usedforsecurity=False).hexdigest()
+    elif len(uid) > MAX_NAME_CHARS // 2:  # not a real id: a short stand-in, the same on every import
+        uid = hashlib.sha1(uid.encode("utf-8", "surrogatepass"), usedforsecurity=False).hexdigest()
 
     return ImportedConversation(
         uid=f"chatgpt-{uid}",
@@ -302,8 +316,8 @@ def _conversation(
 def _model(item: dict[str, Any], messages: list[ImportedMessage], current_key: str) -> str:
     """The conversation's model: ChatGPT's default for it, else the last one that answered on the active
     path, else the last one that answered anywhere."""
-    default = item.get("default_model_slug")
-    if isinstance(default, str) and default:
+    default = _name(item.get("default_model_slug"))
+    if default:
         return default
     by_key = {message.key: message for message in messages}
     key: str | None = current_key

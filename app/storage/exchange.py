@@ -10,22 +10,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import stat
 import time
-import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from app.core.errors import ImportFormatError
+from app.core.errors import ImportFormatError, UserError
 from app.core.files import write_text_file
 from app.core.history import ConversationInfo, ImportedConversation, ImportReport, MessageStatus, StoredMessage
 from app.core.types import FinishReason, Role
+from app.storage.bounds import valid_text
 from app.storage.chatgpt_import import looks_like_chatgpt_export, parse_chatgpt_export
 from app.storage.history import HistoryStore
+from app.storage.import_file import load_json
 from app.storage.moss_json import looks_like_moss_json, parse_moss_json, to_moss_json
 from app.storage.rows import FACTS_COLUMNS, facts_values
 
 MARKDOWN, JSON = "md", "json"
-_CHATGPT_MEMBER = "conversations.json"
+# How long an import waits for another process writing to the history (a window saving a reply, another
+# import) before it gives up: nobody is waiting on an import's every second, and giving up loses the work.
+IMPORT_PATIENCE_S = 30.0
 
 
 # -- export -------------------------------------------------------------------------------------------------
@@ -41,9 +45,39 @@ def export_text(store: HistoryStore, conversation_ids: list[int], fmt: str) -> s
 
 
 def save_export(store: HistoryStore, conversation_ids: list[int], fmt: str, target: Path) -> None:
-    """Write an export to ``target`` whole or not at all; a full disk is a UserError that says so."""
+    """Write an export to ``target`` whole or not at all (a temporary file beside it, renamed over it); a full
+    disk is a UserError that says so. Only a regular file is written: see :func:`check_export_target`."""
+    target = check_export_target(target)
     text = export_text(store, conversation_ids, fmt)
     write_text_file(target, text, f"Could not write {target}")
+
+
+def check_export_target(target: Path) -> Path:
+    """``target`` with its links followed, if an export may be written there; else a UserError saying why.
+
+    An export replaces a regular file or creates one, nothing else: renaming a file over a FIFO or a device
+    replaces it (as root, /dev/full became a file), and a folder cannot hold the export's name. A folder that
+    does not exist is not created: a mistyped path would leave folders about, and the export where nobody
+    looks for it."""
+    target = target.expanduser().resolve()  # a link is followed: the file it points to is replaced, not the link
+    folder = target.parent
+    if not folder.is_dir():
+        where = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"Cannot export to {target}: {folder} {where}. Choose a file in an existing folder.")
+    try:
+        mode = target.stat().st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as exc:
+        raise UserError(f"Cannot export to {target}: {exc.strerror or exc}. Choose another file.") from exc
+    if stat.S_ISDIR(mode):
+        raise UserError(f"{target} is a folder. Name a file in it to export to, like {target / 'chats.md'}.")
+    if not stat.S_ISREG(mode):
+        raise UserError(
+            f"{target} is not a regular file (a pipe, a socket or a device), and Moss exports only to files. "
+            "Choose a file name."
+        )
+    return target
 
 
 def to_markdown(info: ConversationInfo, path: list[StoredMessage]) -> str:
@@ -86,7 +120,7 @@ def _message_note(message: StoredMessage) -> str:
 
 def read_import_file(path: Path) -> list[ImportedConversation]:
     """Read a Moss JSON export, a ChatGPT ``conversations.json``, or the ChatGPT export .zip holding it."""
-    data = _load_json(path)
+    data = load_json(path)  # bounded in size, and every way of failing said in one line
     if data == []:
         return []  # ChatGPT's export of an account without chats
     if looks_like_moss_json(data):
@@ -99,40 +133,17 @@ def read_import_file(path: Path) -> list[ImportedConversation]:
     )
 
 
-def _load_json(path: Path) -> Any:
-    try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if Path(n).name == _CHATGPT_MEMBER]
-                if not names:
-                    raise ImportFormatError(
-                        f"{path.name} is a .zip without a conversations.json; choose ChatGPT's data export .zip."
-                    )
-                raw = archive.read(min(names, key=len))
-        else:
-            raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportFormatError(f"There is no file {path}.") from None
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ImportFormatError(f"Moss could not read {path}: {exc}.") from None
-    try:
-        return json.loads(raw)
-    except UnicodeDecodeError:
-        raise ImportFormatError(f"{path.name} is not a text (JSON) file. Nothing was imported.") from None
-    except json.JSONDecodeError as exc:
-        raise ImportFormatError(
-            f"{path.name} is not valid JSON (line {exc.lineno}: {exc.msg}); it may be cut short. Nothing was imported."
-        ) from None
-
-
-def import_conversations(store: HistoryStore, conversations: list[ImportedConversation]) -> ImportReport:
-    """Add the conversations not already in the history, all in one transaction."""
+def import_conversations(
+    store: HistoryStore, conversations: list[ImportedConversation], on_wait: Callable[[str], None] | None = None
+) -> ImportReport:
+    """Add the conversations not already in the history, all in one transaction. Another process holding the
+    history's write lock is waited for up to :data:`IMPORT_PATIENCE_S`, ``on_wait`` being told first."""
     added: list[int] = []
     skipped = messages = 0
     now = time.time()
-    with store.transaction() as db:
+    with store.transaction(patience_s=IMPORT_PATIENCE_S, on_wait=on_wait) as db:
         for conversation in conversations:
-            if db.execute("SELECT 1 FROM conversations WHERE uid = ?", (conversation.uid,)).fetchone():
+            if db.execute("SELECT 1 FROM conversations WHERE uid = ?", (valid_text(conversation.uid),)).fetchone():
                 skipped += 1
                 continue
             added.append(_insert(db, conversation, now))
@@ -140,23 +151,30 @@ def import_conversations(store: HistoryStore, conversations: list[ImportedConver
     return ImportReport(tuple(added), skipped, messages)
 
 
+def _text_params(values: tuple[object, ...]) -> tuple[object, ...]:
+    """The values of a row to write, every text one valid Unicode (app.storage.bounds.valid_text)."""
+    return tuple(valid_text(value) if isinstance(value, str) else value for value in values)
+
+
 def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: float) -> int:
     fixed_title = conversation.title_by_user or (conversation.source != "moss" and bool(conversation.title))
     cursor = db.execute(
         "INSERT INTO conversations (uid, title, title_by_user, created_at, updated_at, model, reasoning_effort, "
         "system_prompt, sampling, pinned, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            conversation.uid,
-            conversation.title,
-            int(fixed_title),
-            conversation.created_at,
-            conversation.updated_at,
-            conversation.model,
-            conversation.reasoning_effort.value,
-            conversation.system_prompt,
-            json.dumps(conversation.sampling),
-            int(conversation.pinned),
-            conversation.source,
+        _text_params(
+            (
+                conversation.uid,
+                conversation.title,
+                int(fixed_title),
+                conversation.created_at,
+                conversation.updated_at,
+                conversation.model,
+                conversation.reasoning_effort.value,
+                conversation.system_prompt,
+                json.dumps(conversation.sampling),
+                int(conversation.pinned),
+                conversation.source,
+            )
         ),
     )
     conversation_id = cursor.lastrowid
@@ -173,17 +191,19 @@ def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: flo
         cursor = db.execute(
             "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, status, created_at, "
             f"selected_at, {', '.join(FACTS_COLUMNS)}) VALUES ({', '.join('?' * (9 + len(FACTS_COLUMNS)))})",
-            (
-                conversation_id,
-                None if m.parent_key is None else ids[m.parent_key],
-                m.role.value,
-                m.content,
-                m.reasoning,
-                m.model,
-                m.status.value,
-                created,
-                now if m.key in active else created,
-                *facts_values(m.facts),
+            _text_params(
+                (
+                    conversation_id,
+                    None if m.parent_key is None else ids[m.parent_key],
+                    m.role.value,
+                    m.content,
+                    m.reasoning,
+                    m.model,
+                    m.status.value,
+                    created,
+                    now if m.key in active else created,
+                    *facts_values(m.facts),
+                )
             ),
         )
         assert cursor.lastrowid is not None

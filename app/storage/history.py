@@ -12,11 +12,8 @@ the most recently selected children, so every branch point remembers the branch 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,9 @@ from app.core.conversation import auto_title
 from app.core.errors import HistoryError
 from app.core.history import ConversationInfo, MessageStatus, ReplyFacts, StoredMessage
 from app.core.types import Message, ReasoningEffort, Role
-from app.storage.database import delete_database_files, open_database
+from app.storage.bounds import MAX_ROW_ID, row_id, valid_optional_text, valid_text
+from app.storage.database import open_database
+from app.storage.history_file import HistoryFile
 from app.storage.rows import (
     CONVERSATION_COLUMNS,
     FACTS_COLUMNS,
@@ -37,60 +36,24 @@ from app.storage.rows import (
     message_of,
     parents_first,
 )
+from app.storage.writers import ALIVE_FUNCTION, this_writer
 
 _NO_LIMIT = 1 << 62
 
 
-class HistoryStore:
+class HistoryStore(HistoryFile):
     """Conversations and their messages in SQLite. Every method commits before it returns."""
-
-    def __init__(self, connection: sqlite3.Connection, path: Path, notices: Sequence[str] = ()) -> None:
-        self._db = connection
-        self.file = path
-        self.notices = tuple(notices)
 
     @classmethod
     def open(cls, path: Path, *, recover: bool = True) -> HistoryStore:
-        """Open the history at ``path``. ``recover`` marks replies left streaming by a crash as interrupted:
-        the app does it at start; the command line does not (the app may be writing a reply right now)."""
-        opened = open_database(path)
-        store = cls(opened.connection, path, opened.notices)
+        """Open the history at ``path``. ``recover``, as the app does at its start: check every page of the
+        file (damage found is recovered now, not in the middle of a session) and mark replies whose writer is
+        gone as interrupted. Without it (the command line), such replies still read as interrupted."""
+        opened = open_database(path, full_check=recover)
+        store = cls(opened.connection, path, opened.notices, lasting=opened.lasting)
         if recover:
             store.recover_interrupted()
         return store
-
-    def close(self) -> None:
-        self._db.close()
-
-    def erase_all(self) -> None:
-        """Delete the whole history and start an empty one at the same path, in this object (so every holder of
-        the store keeps working): the database with its WAL files, the copies made before upgrades
-        (``history.db.vN-backup``) and damaged files set aside (``history.corrupt-*.db``).
-
-        Deleting the files, rather than rows, is instant on a history of gigabytes and leaves none of the old
-        text behind in free pages. Raises HistoryError naming what could not be deleted (another program
-        holding the file, on Windows); the store is open again either way."""
-        self._db.close()
-        failed = delete_database_files(self.file)
-        opened = open_database(self.file)
-        self._db = opened.connection
-        self.notices = ()
-        if failed:
-            raise HistoryError(
-                "Some history files could not be deleted: " + ", ".join(failed) + ". Close other copies of Moss "
-                "and any `moss` commands, then try again."
-            )
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception): all of it is written, or none of it."""
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
 
     # -- conversations ------------------------------------------------------------------------------------
 
@@ -109,13 +72,13 @@ class HistoryStore:
             "reasoning_effort, system_prompt, sampling) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 uuid.uuid4().hex,
-                title,
+                valid_text(title),
                 int(bool(title)),
                 now,
                 now,
-                model,
+                valid_text(model),
                 reasoning_effort.value,
-                system_prompt,
+                valid_text(system_prompt),
                 json.dumps(sampling or {}),
             ),
         )
@@ -123,6 +86,8 @@ class HistoryStore:
         return self.conversation(cursor.lastrowid)
 
     def conversation(self, conversation_id: int) -> ConversationInfo:
+        if not 0 < conversation_id <= MAX_ROW_ID:  # SQLite cannot even be asked about such a number
+            raise HistoryError(f"There is no conversation {conversation_id}; `moss history list` shows them.")
         row = self._db.execute(
             f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ? AND c.deleted_at IS NULL",
             (conversation_id,),
@@ -135,9 +100,10 @@ class HistoryStore:
         """A conversation by its number (as listed) or by its uid or a unique start of it."""
         ref = ref.strip()
         not_a_number: HistoryError | None = None
-        if ref.isdigit():
+        number = row_id(ref)
+        if number is not None:
             try:
-                return self.conversation(int(ref))
+                return self.conversation(number)
             except HistoryError as missing:  # it may still be the start of a uid
                 not_a_number = missing
         rows = self._db.execute(
@@ -157,7 +123,7 @@ class HistoryStore:
         rows = self._db.execute(
             f"SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.deleted_at IS NULL "
             "ORDER BY c.pinned DESC, c.updated_at DESC LIMIT ? OFFSET ?",
-            (-1 if limit is None else limit, offset),
+            (-1 if limit is None else min(max(limit, 0), _NO_LIMIT), min(max(offset, 0), _NO_LIMIT)),
         ).fetchall()
         return [conversation_of(row) for row in rows]
 
@@ -166,7 +132,7 @@ class HistoryStore:
 
     def rename(self, conversation_id: int, title: str) -> None:
         """A title chosen by the person (an empty one goes back to the automatic title)."""
-        title = " ".join(title.split())
+        title = " ".join(valid_text(title).split())
         if title:
             self._update(conversation_id, title=title, title_by_user=1)
             return
@@ -189,9 +155,9 @@ class HistoryStore:
         if reasoning_effort is not None:
             values["reasoning_effort"] = reasoning_effort.value
         if system_prompt is not None:
-            values["system_prompt"] = system_prompt
+            values["system_prompt"] = valid_text(system_prompt)
         if model is not None:
-            values["model"] = model
+            values["model"] = valid_text(model)
         if sampling is not None:
             values["sampling"] = json.dumps(sampling)
         if values:
@@ -243,11 +209,13 @@ class HistoryStore:
         becomes an alternative instead of an overwrite.
         """
         now = time.time()
+        content, reasoning = valid_text(content), valid_optional_text(reasoning)  # SQLite takes Unicode only
+        writer = this_writer() if status == MessageStatus.STREAMING else None  # who to ask if it is still written
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, status, "
-                "created_at, selected_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (conversation_id, parent_id, role.value, content, reasoning, model, status.value, now, now),
+                "created_at, selected_at, writer) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (conversation_id, parent_id, role.value, content, reasoning, model, status.value, now, now, writer),
             )
             message_id = cursor.lastrowid
             assert message_id is not None
@@ -262,8 +230,14 @@ class HistoryStore:
     def save_partial(self, message_id: int, content: str, reasoning: str | None) -> None:
         """Save a reply as it streams (called about once a second): a crash loses only what came since."""
         self._db.execute(
-            "UPDATE messages SET content = ?, reasoning = ?, status = ? WHERE id = ?",
-            (content, reasoning, MessageStatus.STREAMING.value, message_id),
+            "UPDATE messages SET content = ?, reasoning = ?, status = ?, writer = ? WHERE id = ?",
+            (
+                valid_text(content),
+                valid_optional_text(reasoning),
+                MessageStatus.STREAMING.value,
+                this_writer(),
+                message_id,
+            ),
         )
 
     def finish_message(
@@ -277,6 +251,7 @@ class HistoryStore:
     ) -> StoredMessage:
         """The reply's final text and how it went; the first reply also refines the automatic title."""
         assignments = ", ".join(f"{name} = ?" for name in FACTS_COLUMNS)
+        content, reasoning = valid_text(content), valid_optional_text(reasoning)
         with self.transaction() as db:
             db.execute(
                 f"UPDATE messages SET content = ?, reasoning = ?, status = ?, {assignments} WHERE id = ?",
@@ -309,8 +284,9 @@ class HistoryStore:
             ids = [
                 row[0]
                 for row in db.execute(
-                    "WITH RECURSIVE below (id) AS (SELECT ? UNION ALL "
-                    "SELECT m.id FROM messages m JOIN below ON m.parent_id = below.id) SELECT id FROM below",
+                    # Down to ever larger ids only (rows.py): a loop of parents in a damaged database ends the walk.
+                    "WITH RECURSIVE below (id) AS (SELECT ? UNION ALL SELECT m.id FROM messages m "
+                    "JOIN below ON m.parent_id = below.id AND m.id > below.id) SELECT id FROM below",
                     (message_id,),
                 )
             ]
@@ -324,6 +300,8 @@ class HistoryStore:
         return len(ids)
 
     def message(self, message_id: int) -> StoredMessage:
+        if not 0 < message_id <= MAX_ROW_ID:
+            raise HistoryError(f"There is no message {message_id}.")
         row = self._db.execute(
             f"SELECT {MESSAGE_COLUMNS}, {SIBLING_COLUMNS} FROM messages m WHERE m.id = ?", (message_id,)
         ).fetchone()
@@ -404,9 +382,10 @@ class HistoryStore:
         return siblings[index]
 
     def recover_interrupted(self) -> int:
-        """Mark replies left streaming by a crash or kill as interrupted; returns how many."""
+        """Mark replies left streaming by a process that is gone (a crash, a kill) as interrupted; returns how
+        many. Replies another running Moss is writing are left alone (app.storage.writers)."""
         cursor = self._db.execute(
-            "UPDATE messages SET status = ? WHERE status = ?",
+            f"UPDATE messages SET status = ? WHERE status = ? AND NOT {ALIVE_FUNCTION}(writer)",
             (MessageStatus.INTERRUPTED.value, MessageStatus.STREAMING.value),
         )
         return cursor.rowcount
@@ -419,11 +398,6 @@ class HistoryStore:
             (conversation_id,),
         ).fetchall()
         return parents_first([message_of(row) for row in rows])
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The store's connection, for the storage modules that work on it (search, import and export)."""
-        return self._db
 
     # -- internals ----------------------------------------------------------------------------------------
 
@@ -450,7 +424,7 @@ class HistoryStore:
                 SELECT :start
                 UNION ALL
                 SELECT (SELECT c.id FROM messages c WHERE c.conversation_id = :cid AND c.parent_id = down.id
-                        ORDER BY c.selected_at DESC, c.id DESC LIMIT 1)
+                        AND c.id > down.id ORDER BY c.selected_at DESC, c.id DESC LIMIT 1)
                 FROM down WHERE down.id IS NOT NULL
             )
             SELECT id FROM down WHERE id IS NOT NULL

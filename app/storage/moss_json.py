@@ -2,14 +2,17 @@
 
 One JSON object holding whole conversations, every branch included, so an export imported into another
 Moss gives back exactly what was there. Reading is strict: a file that does not validate is rejected
-whole with the first problem named, and nothing is imported.
+whole with the first problem named, and nothing is imported. Values are checked against the history's
+bounds (app.storage.bounds) as well as their types: a time Moss could not show, a count SQLite could not
+hold or a name of a megabyte is refused here rather than written and failing every later read.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
-from typing import Any
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from app import __version__
 from app.core.errors import ImportFormatError
@@ -22,7 +25,19 @@ from app.core.history import (
     StoredMessage,
 )
 from app.core.types import FinishReason, ReasoningEffort, Role
+from app.storage.bounds import (
+    MAX_COUNT,
+    MAX_NAME_CHARS,
+    MAX_RATE,
+    MAX_SAMPLING_CHARS,
+    TIME_RANGE,
+    sane_count,
+    sane_rate,
+    sane_time,
+    shallow,
+)
 
+_T = TypeVar("_T")
 FORMAT = "moss.history"
 VERSION = 1
 
@@ -82,8 +97,9 @@ def parse_moss_json(data: object) -> list[ImportedConversation]:
     if not isinstance(version, int) or version < 1:
         raise ImportFormatError('This Moss export has no valid "version"; it may be damaged. Nothing was imported.')
     if version > VERSION:
+        shown = version if version < 10**6 else "unknown"
         raise ImportFormatError(
-            f"This export was written by a newer Moss (format version {version}; this Moss reads up to {VERSION}). "
+            f"This export was written by a newer Moss (format version {shown}; this Moss reads up to {VERSION}). "
             "Update Moss to import it. Nothing was imported."
         )
     conversations = data.get("conversations")
@@ -108,22 +124,36 @@ class _Reader:
             f'{self.where} in this Moss export has a bad "{name}" ({wanted} expected). Nothing was imported.'
         )
 
-    def text(self, name: str, default: str | None = None, *, optional: bool = False) -> Any:
+    def text(self, name: str, default: str | None = None, *, optional: bool = False, short: bool = False) -> Any:
+        """Text; ``short`` for names and ids (at most :data:`MAX_NAME_CHARS`), else as long as the file allows."""
         value = self.item.get(name, default)
         if value is None and optional:
             return None
         if not isinstance(value, str):
             raise self.fail(name, "text")
+        if short and len(value) > MAX_NAME_CHARS:
+            raise self.fail(name, f"text of at most {MAX_NAME_CHARS:,} characters")
         return value
 
-    def number(self, name: str, *, optional: bool = True, integer: bool = False) -> Any:
+    def time(self, name: str, *, optional: bool = True) -> float | None:
+        return self._ranged(name, sane_time, TIME_RANGE, optional=optional)
+
+    def count(self, name: str) -> int | None:
+        return self._ranged(name, sane_count, f"a whole number from 0 to {MAX_COUNT:,}")
+
+    def rate(self, name: str) -> float | None:
+        return self._ranged(name, sane_rate, f"a number from 0 to {MAX_RATE:,.0f}")
+
+    def _ranged(
+        self, name: str, sane: Callable[[object], _T | None], wanted: str, *, optional: bool = True
+    ) -> _T | None:
         value = self.item.get(name)
         if value is None and optional:
             return None
-        ok = isinstance(value, int) if integer else isinstance(value, int | float) and math.isfinite(value)
-        if not ok or isinstance(value, bool):
-            raise self.fail(name, "a whole number" if integer else "a number")
-        return value
+        checked = sane(value)
+        if checked is None:
+            raise self.fail(name, wanted)
+        return checked
 
     def texts(self, name: str) -> tuple[str, ...]:
         """An optional list of text (empty when missing)."""
@@ -141,12 +171,12 @@ class _Reader:
 
 def _read_conversation(item: object, n: int) -> ImportedConversation:
     r = _Reader(item, f"Conversation {n}")
-    uid = r.text("uid")
+    uid = r.text("uid", short=True)
     if not uid.strip():
         raise r.fail("uid", "a non-empty id")
     sampling = r.item.get("sampling", {})
-    if not isinstance(sampling, dict):
-        raise r.fail("sampling", "an object")
+    if not isinstance(sampling, dict) or not shallow(sampling) or len(json.dumps(sampling)) > MAX_SAMPLING_CHARS:
+        raise r.fail("sampling", "a small object")
     try:
         effort = ReasoningEffort(r.text("reasoning_effort", "medium"))
     except ValueError:
@@ -159,31 +189,36 @@ def _read_conversation(item: object, n: int) -> ImportedConversation:
     for m, raw in enumerate(raw_messages, 1):
         message = _read_message(raw, f"Message {m} of conversation {n}")
         if message.key in seen:
-            raise ImportFormatError(f"Conversation {n} in this Moss export repeats the message id {message.key!r}.")
+            raise ImportFormatError(
+                f"Conversation {n} in this Moss export repeats the message id {message.key[:40]!r}. "
+                "Nothing was imported."
+            )
         if message.parent_key is not None and message.parent_key not in seen:
             raise ImportFormatError(
                 f"Message {m} of conversation {n} in this Moss export comes before its parent; the file is damaged."
             )
         seen.add(message.key)
         messages.append(message)
-    current = r.text("current_message", optional=True)
+    current = r.text("current_message", optional=True, short=True)
     if current is not None and current not in seen:
         raise r.fail("current_message", "the id of one of its messages")
-    created = r.number("created_at", optional=False)
+    created = r.time("created_at", optional=False)
+    assert created is not None
+    updated = r.time("updated_at")
     return ImportedConversation(
         uid=uid,
-        title=r.text("title", ""),
+        title=r.text("title", ""),  # a title renamed by hand can be long, and must import again
         title_by_user=r.flag("title_by_user"),
-        created_at=float(created),
-        updated_at=float(r.number("updated_at") or created),
+        created_at=created,
+        updated_at=created if updated is None else updated,
         messages=tuple(messages),
         current_key=current,
-        model=r.text("model", ""),
+        model=r.text("model", "", short=True),
         system_prompt=r.text("system_prompt", ""),
         reasoning_effort=effort,
         sampling=sampling,
         pinned=r.flag("pinned"),
-        source=r.text("source", "moss"),
+        source=r.text("source", "moss", short=True),
     )
 
 
@@ -200,22 +235,22 @@ def _read_message(raw: object, where: str) -> ImportedMessage:
     if status == MessageStatus.STREAMING:
         status = MessageStatus.INTERRUPTED  # it is not being written by anyone here
     return ImportedMessage(
-        key=r.text("id"),
-        parent_key=r.text("parent", optional=True),
+        key=r.text("id", short=True),
+        parent_key=r.text("parent", optional=True, short=True),
         role=role,
         content=r.text("content"),
         reasoning=r.text("reasoning", optional=True),
-        model=r.text("model", ""),
-        created_at=r.number("created_at"),
+        model=r.text("model", "", short=True),
+        created_at=r.time("created_at"),
         status=status,
         facts=ReplyFacts(
-            prompt_tokens=r.number("prompt_tokens", integer=True),
-            completion_tokens=r.number("completion_tokens", integer=True),
-            tokens_per_second=r.number("tokens_per_second"),
-            ttft_s=r.number("time_to_first_token_s"),
+            prompt_tokens=r.count("prompt_tokens"),
+            completion_tokens=r.count("completion_tokens"),
+            tokens_per_second=r.rate("tokens_per_second"),
+            ttft_s=r.rate("time_to_first_token_s"),
             # An ending this Moss does not know (from a later one) is read as none rather than refused.
-            finish_reason=FinishReason.read(r.text("finish_reason", optional=True)),
-            dropped_messages=r.number("dropped_messages", integer=True) or 0,
+            finish_reason=FinishReason.read(r.text("finish_reason", optional=True, short=True)),
+            dropped_messages=r.count("dropped_messages") or 0,
             tool_calls=r.texts("tool_calls"),
         ),
     )

@@ -2,7 +2,11 @@
 
 One place for the mapping, so that the store (app.storage.history) and the importer (app.storage.exchange)
 read and write a message's facts the same way. Values that this Moss does not know (a finish reason or
-status written by another version, or by hand) are read as "none" rather than failing the whole read.
+status written by another version, or by hand) are read as "none" rather than failing the whole read, and
+every value is brought into its kind and range (app.storage.bounds): one odd row must not break every read.
+
+A reply is stored as streaming with the process writing it (``writer``, app.storage.writers); a reader sees a
+streaming reply whose writer has gone (killed, crashed) as interrupted, whichever process reads it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,15 @@ from typing import Any
 from app.core.conversation import NEW_CONVERSATION_TITLE
 from app.core.history import ConversationInfo, MessageStatus, ReplyFacts, StoredMessage
 from app.core.types import FinishReason, ReasoningEffort, Role
+from app.storage.bounds import (
+    sane_count,
+    sane_rate,
+    stored_id,
+    stored_optional_text,
+    stored_text,
+    stored_time,
+)
+from app.storage.writers import ALIVE_FUNCTION
 
 CONVERSATION_COLUMNS = (
     "c.id, c.uid, c.title, c.title_by_user, c.created_at, c.updated_at, c.model, c.reasoning_effort, "
@@ -30,8 +43,10 @@ FACTS_COLUMNS = (
     "dropped_messages",
     "tool_calls",
 )
+# A reply left streaming by a process that is gone reads as interrupted (the function is app.storage.writers').
+_STATUS = f"CASE WHEN m.status = 'streaming' AND NOT {ALIVE_FUNCTION}(m.writer) THEN 'interrupted' ELSE m.status END"
 MESSAGE_COLUMNS = (
-    "m.id, m.conversation_id, m.parent_id, m.role, m.content, m.reasoning, m.model, m.status, "
+    f"m.id, m.conversation_id, m.parent_id, m.role, m.content, m.reasoning, m.model, {_STATUS}, "
     + ", ".join(["m.created_at", *(f"m.{name}" for name in FACTS_COLUMNS)])
 )
 # Where a message sits among its siblings (oldest first); the index makes both counts cheap.
@@ -40,12 +55,16 @@ SIBLING_COLUMNS = (
     "(SELECT count(*) FROM messages s WHERE s.conversation_id = m.conversation_id AND s.parent_id IS m.parent_id"
     " AND (s.created_at < m.created_at OR (s.created_at = m.created_at AND s.id < m.id)))"
 )
+# Walks of the tree follow ids that only go down towards the root (a parent is always older than its child,
+# and ids only grow): a loop of parents in a damaged or hand-edited database, even a message that is its own
+# parent, ends the walk instead of running it forever.
 # The active path, leaf first: (id, depth) for the leaf and each ancestor.
 PATH_UP = """
 WITH RECURSIVE up (id, depth) AS (
     SELECT :leaf, 0
     UNION ALL
-    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id WHERE m.parent_id IS NOT NULL
+    SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
+    WHERE m.parent_id IS NOT NULL AND m.parent_id < m.id
 )
 """
 # The same, stopping after the ``last`` messages nearest the leaf (first paint of a long conversation).
@@ -54,11 +73,12 @@ WITH RECURSIVE up (id, depth) AS (
     SELECT :leaf, 0
     UNION ALL
     SELECT m.parent_id, up.depth + 1 FROM messages m JOIN up ON m.id = up.id
-    WHERE m.parent_id IS NOT NULL AND up.depth + 1 < :last
+    WHERE m.parent_id IS NOT NULL AND m.parent_id < m.id AND up.depth + 1 < :last
 )
 """
 
 Row = sqlite3.Row | tuple[Any, ...]
+_ROLES = {role.value: role for role in Role}
 
 
 def facts_values(facts: ReplyFacts) -> tuple[Any, ...]:
@@ -83,18 +103,18 @@ def conversation_of(row: Row) -> ConversationInfo:
         effort = ReasoningEffort.MEDIUM
     return ConversationInfo(
         id=row[0],
-        uid=row[1],
-        title=row[2] or NEW_CONVERSATION_TITLE,
+        uid=stored_text(row[1]),
+        title=stored_text(row[2]) or NEW_CONVERSATION_TITLE,
         title_by_user=bool(row[3]),
-        created_at=row[4],
-        updated_at=row[5],
-        model=row[6],
+        created_at=stored_time(row[4]),
+        updated_at=stored_time(row[5]),
+        model=stored_text(row[6]),
         reasoning_effort=effort,
-        system_prompt=row[8],
+        system_prompt=stored_text(row[8]),
         sampling=sampling if isinstance(sampling, dict) else {},
         pinned=bool(row[10]),
-        current_leaf_id=row[11],
-        source=row[12],
+        current_leaf_id=stored_id(row[11]),
+        source=stored_text(row[12]),
         message_count=row[13],
     )
 
@@ -111,36 +131,43 @@ def message_of(row: Row) -> StoredMessage:
     return StoredMessage(
         id=ident,
         conversation_id=conversation,
-        parent_id=parent,
-        role=Role(role),  # the table's CHECK allows no other
-        content=content,
-        reasoning=reasoning,
-        model=model,
+        parent_id=stored_id(parent),
+        role=_ROLES.get(role, Role.USER),  # the table's CHECK allows no other, but a damaged page might
+        content=stored_text(content),
+        reasoning=stored_optional_text(reasoning),
+        model=stored_text(model),
         facts=ReplyFacts(
-            prompt_tokens=prompt,
-            completion_tokens=completion,
-            tokens_per_second=speed,
-            ttft_s=ttft,
+            prompt_tokens=sane_count(prompt),
+            completion_tokens=sane_count(completion),
+            tokens_per_second=sane_rate(speed),
+            ttft_s=sane_rate(ttft),
             finish_reason=FinishReason.read(finish),
-            dropped_messages=dropped or 0,
+            dropped_messages=sane_count(dropped) or 0,
             tool_calls=tuple(str(call) for call in calls) if isinstance(calls, list) else (),
         ),
         status=known_status,
-        created_at=created,
+        created_at=stored_time(created),
         sibling_count=siblings,
         sibling_index=index,
     )
 
 
 def parents_first(messages: list[StoredMessage]) -> list[StoredMessage]:
-    """Order a conversation's messages so that every parent comes before its children (depth first)."""
+    """Order a conversation's messages so that every parent comes before its children (depth first).
+
+    Each id is taken once: a damaged page can list a row twice, or give two rows one id, and a message that
+    is its own parent must not be walked into forever."""
     children: dict[int | None, list[StoredMessage]] = {}
     for message in messages:
         children.setdefault(message.parent_id, []).append(message)
     ordered: list[StoredMessage] = []
+    taken: set[int] = set()
     stack = list(reversed(children.get(None, [])))
     while stack:
         message = stack.pop()
+        if message.id in taken:
+            continue
+        taken.add(message.id)
         ordered.append(message)
         stack.extend(reversed(children.get(message.id, [])))
     return ordered
@@ -152,5 +179,5 @@ def _json_or(text: object, default: Any) -> Any:
         return default
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested past what Python's parser follows
         return default

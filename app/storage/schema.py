@@ -88,5 +88,11 @@ ALTER TABLE messages ADD COLUMN dropped_messages INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN tool_calls TEXT NOT NULL DEFAULT '[]';
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+# The process writing a streaming reply ("<pid>:<start time>", app.storage.writers): a reader tells a reply
+# being written from one whose writer was killed, which reads as interrupted.
+V3 = """
+ALTER TABLE messages ADD COLUMN writer TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
 SCHEMA_VERSION = len(MIGRATIONS)

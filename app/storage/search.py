@@ -15,6 +15,7 @@ from pathlib import Path
 from app.core.conversation import NEW_CONVERSATION_TITLE
 from app.core.history import SearchHit
 from app.core.types import Role
+from app.storage.bounds import MAX_COUNT, stored_text, stored_time, valid_text
 from app.storage.database import connect
 
 _OPEN, _CLOSE = "\x02", "\x03"  # match markers inside snippets; never in normal text
@@ -26,10 +27,14 @@ _CANDIDATES_PER_RESULT = 4  # message hits read per result wanted, before keepin
 # bm25 scores every match before it can order them: 200,000 matches of a common word take ~0.5 s. So only
 # the newest matches are ranked (FTS5 walks rowids newest first and stops early); below this many, all are.
 _RANKED_MATCHES = 5000
+_ROLES = {role.value: role for role in Role}
 
 
 def match_expression(query: str) -> str | None:
     """The FTS5 MATCH expression for what was typed; None when there is nothing to search for."""
+    # NUL would end the expression early inside SQLite ("unterminated string"); a lone surrogate cannot be
+    # passed to SQLite at all. Neither is something to search for.
+    query = valid_text(query).replace("\x00", " ")
     words = [w for w in query.split() if _WORD.search(w)]
     if not words:
         return None
@@ -42,8 +47,9 @@ def match_expression(query: str) -> str | None:
 def search(connection: sqlite3.Connection, query: str, *, limit: int = 50) -> list[SearchHit]:
     """The conversations matching ``query``: title matches first, then by the best message's rank."""
     expression = match_expression(query)
-    if expression is None:
+    if expression is None or limit < 1:
         return []
+    limit = min(limit, MAX_COUNT // _CANDIDATES_PER_RESULT)  # any larger asks SQLite for more than it counts
     titles = connection.execute(
         "SELECT c.id, highlight(titles_fts, 0, ?, ?), c.updated_at FROM titles_fts "
         "JOIN conversations c ON c.id = titles_fts.rowid "
@@ -76,11 +82,12 @@ def search(connection: sqlite3.Connection, query: str, *, limit: int = 50) -> li
     for message_id, conversation_id, role, content, reasoning, _title, _updated in messages:
         if conversation_id in best_message:
             continue
-        field, snippet = ("content", content) if _OPEN in content else ("reasoning", reasoning or "")
-        best_message[conversation_id] = (message_id, Role(role), field, snippet)
+        content, reasoning = stored_text(content), stored_text(reasoning)  # a hand-made row may hold a BLOB
+        field, snippet = ("content", content) if _OPEN in content else ("reasoning", reasoning)
+        best_message[conversation_id] = (message_id, _ROLES.get(role, Role.USER), field, snippet)
         order.append(conversation_id)
-    titles_of = {conversation_id: (marked, updated) for conversation_id, marked, updated in titles}
-    updated_of = {row[1]: (row[5], row[6]) for row in messages}
+    titles_of = {cid: (stored_text(marked), stored_time(updated)) for cid, marked, updated in titles}
+    updated_of = {row[1]: (stored_text(row[5]), stored_time(row[6])) for row in messages}
 
     hits: list[SearchHit] = []
     for conversation_id in [row[0] for row in titles] + [c for c in order if c not in titles_of]:

@@ -18,6 +18,7 @@ from app import APP_NAME, __version__
 from app.core.errors import UserError
 from app.core.settings import Settings
 from app.engine.llama_engine import LlamaEngine
+from app.engine.load_probe import CHECKED_MODELS
 from app.hub.starter import starter_model_path
 from app.platform.paths import AppPaths
 from app.platform.secrets import open_secret_store
@@ -143,7 +144,8 @@ def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     settings = SettingsController(paths.settings_file)  # the one owner of the settings while the app runs
     look = settings.settings
     apply_theme(app, look.theme, font_size=look.font_size, compact=look.compact)
-    controller = EngineController(LlamaEngine())  # the window's one engine (app.engine.protocol)
+    # The window's one engine (app.engine.protocol); model files llama.cpp has read safely are remembered.
+    controller = EngineController(LlamaEngine(checked_models=paths.cache / CHECKED_MODELS))
     app.aboutToQuit.connect(controller.shutdown)
     models = build_models_controller(paths, settings, controller)
     app.aboutToQuit.connect(models.shutdown)  # pauses a running download: it continues next time

@@ -28,13 +28,14 @@ class Banner(QFrame):
         layout.addWidget(self._label, 1)
         self._buttons = QHBoxLayout()
         layout.addLayout(self._buttons)
-        if closable:
-            close = QPushButton("✕")
-            close.setFlat(True)
-            close.setToolTip("Dismiss")
-            close.setFixedWidth(28)
-            close.clicked.connect(self.hide)
-            layout.addWidget(close, 0, Qt.AlignmentFlag.AlignTop)
+        self.close_button = QPushButton("✕")
+        self.close_button.setFlat(True)
+        self.close_button.setToolTip("Dismiss")
+        self.close_button.setAccessibleName("Dismiss")
+        self.close_button.setFixedWidth(28)
+        self.close_button.clicked.connect(self.hide)
+        self.close_button.setVisible(closable)
+        layout.addWidget(self.close_button, 0, Qt.AlignmentFlag.AlignTop)
         self.hide()
 
     @property

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.core.settings import Settings, load_options
 from app.core.types import GenerationResult, ModelInfo, ReasoningEffort, Role
-from app.hub.starter import GPT_OSS_20B_REPO, GPT_OSS_20B_SIZE_GB, GPT_OSS_20B_URL, is_starter_model
+from app.hub.starter import is_starter_model
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
 from app.qt.models_controller import ModelsController
@@ -35,6 +35,7 @@ from app.ui.chat.history import HistoryController
 from app.ui.chat.session import ChatSession
 from app.ui.chat.view import ChatView
 from app.ui.first_run.panel import FirstRunPanel
+from app.ui.models.demo_banner import DemoBanner
 from app.ui.models.picker import model_label
 from app.ui.models.status_bar import ModelStatusBar
 from app.ui.settings.window import SettingsWindow
@@ -81,8 +82,7 @@ class MainWindow(QMainWindow):
         self._refresh_models()
         self.new_conversation()
         self._update_state()
-        for notice in store.notices:  # a damaged history set aside, an upgrade with its backup
-            self.show_error(notice)
+        self.history.show_notices(self.history_banner)  # damage found and recovered, an upgrade's backup
 
     # -- construction -------------------------------------------------------------------------------------
 
@@ -105,11 +105,9 @@ class MainWindow(QMainWindow):
         shortcut = QKeySequence("Ctrl+,").toString(QKeySequence.SequenceFormat.NativeText)
         self.settings_button.setToolTip(f"Inference, chat, appearance and privacy settings ({shortcut})")
         top.addWidget(self.settings_button)
-        self.demo_banner = Banner("banner")
-        if self._models is not None:
-            self.demo_banner.add_action("get", "Get gpt-oss…")
-        self.demo_banner.add_action("open", "Open a model file…")
+        self.demo_banner = DemoBanner(can_download=self._models is not None)
         self.error_banner = Banner("errorBanner")
+        self.history_banner = Banner("errorBanner")  # notices about the history (HistoryController.show_notices)
         self.undo_banner = Banner("banner")
         self.notice_banner = Banner("banner")
         self.context_banner = Banner("banner")
@@ -129,7 +127,7 @@ class MainWindow(QMainWindow):
         self.plan_label.setWordWrap(True)
         self.plan_label.hide()
         column.addWidget(self.plan_label)
-        for banner in (self.demo_banner, self.error_banner, self.undo_banner, self.notice_banner):
+        for banner in (self.demo_banner, self.history_banner, self.error_banner, self.undo_banner, self.notice_banner):
             column.addWidget(banner)
         self.chat_area = ChatArea(self.chat_view, self._tasks, self._models)
         column.addWidget(self.chat_area, 1)
@@ -170,6 +168,7 @@ class MainWindow(QMainWindow):
         self.run_settings_button.clicked.connect(self.open_run_settings)
         self.demo_banner.action_triggered.connect(self._on_banner_action)
         self.demo_banner.link_activated.connect(self._open_link)
+        self.demo_banner.dismissed.connect(lambda: self._settings.update(demo_notice_dismissed=True))
         self.composer.submitted.connect(self.send_message)
         self.effort_picker.activated.connect(self._on_effort_chosen)
         self.composer.stop_requested.connect(self._on_escape)
@@ -287,14 +286,8 @@ class MainWindow(QMainWindow):
         self.plan_label.setVisible(bool(info.plan))
         self._settings.submit(self._settings.settings.with_recent_model(info.path))
         self._refresh_models()
-        if is_starter_model(info.path):
-            self.demo_banner.show_message(
-                f"<b>{html.escape(model_label(info.path))}</b> is a tiny model for trying Moss out: quick, but "
-                f"often wrong. Moss is made for <b>gpt-oss-20b</b>: "
-                f"<a href='{GPT_OSS_20B_URL}'>get it from {GPT_OSS_20B_REPO}</a> "
-                f"({GPT_OSS_20B_SIZE_GB:.1f} GB)"
-                + (" with Get gpt-oss…" if self._models is not None else ", then open the .gguf file here.")
-            )
+        if is_starter_model(info.path) and not self._settings.settings.demo_notice_dismissed:
+            self.demo_banner.offer(info.path)
         self._update_state()
 
     @Slot(str, str)
@@ -348,18 +341,20 @@ class MainWindow(QMainWindow):
         self.effort_picker.setCurrentIndex(self.effort_picker.findData(effort))
         self.session.reattach()
         self.chat_view.set_actions_enabled(not self._controller.busy)
-        self._context_used = self._last_context_use()
+        self._show_last_reply()
         self._update_title()
         self._update_state()
 
-    def _last_context_use(self) -> int:
-        """What the last reply in the shown chat took of the context (prompt plus reply), from the history."""
+    def _show_last_reply(self) -> None:
+        """The context meter and the speed for the last reply of the chat shown (the version chosen), as stored."""
+        self._context_used, speed = 0, None
         for item in reversed(self.chat_view.items):
             if item.role == Role.ASSISTANT and item.message_id is not None:
-                stored = self._store.message(item.message_id)
-                if stored.facts.prompt_tokens is not None:
-                    return stored.facts.prompt_tokens + (stored.facts.completion_tokens or 0)
-        return 0
+                facts = self._store.message(item.message_id).facts
+                self._context_used = (facts.prompt_tokens or 0) + (facts.completion_tokens or 0)
+                speed = facts.tokens_per_second
+                break
+        self.status.show_speed(speed)
 
     def _update_title(self) -> None:
         info = self.history.current
@@ -413,7 +408,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_reply_done(self, result: GenerationResult) -> None:
-        self.status.show_speed(result)
+        self.status.show_speed(result.stats.tokens_per_second)
         self._context_used = result.stats.prompt_tokens + result.stats.completion_tokens
 
     def send_message(self, text: str) -> None:
@@ -433,11 +428,8 @@ class MainWindow(QMainWindow):
         self.model_picker.setEnabled(not loading)
         effort_ok = model is not None and model.supports_reasoning_effort
         self.effort_picker.setEnabled(effort_ok)
-        self.effort_picker.setToolTip(
-            "How long the model thinks before answering; applies from the next message."
-            if effort_ok
-            else "Only reasoning models such as gpt-oss have a reasoning effort."
-        )
+        self.effort_picker.setVisible(effort_ok or model is None)  # a model that cannot use it: not offered at all
+        self.effort_picker.setToolTip("How long the model thinks before answering; applies from the next message.")
         self.send_button.setEnabled(model is not None and not c.busy and bool(self.composer.toPlainText().strip()))
         self.chat_view.set_actions_enabled(not c.busy)  # Regenerate says so itself when there is no model
         self.stop_button.setVisible(c.generating)

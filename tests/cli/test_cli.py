@@ -152,7 +152,10 @@ def test_self_test_fails_on_an_unwritable_data_folder(tmp_path: Path) -> None:
     blocker.write_text("a file where a folder should be")
     result = moss("--self-test", data_dir=blocker / "data")
     assert result.returncode == 2
-    assert "cannot create the folder" in result.stderr
+    assert (
+        result.stderr == f"moss: Cannot create the folder {blocker / 'data' / 'config'}: {blocker} is not a folder. "
+        "Choose another data folder.\n"
+    )
 
 
 def test_prompt_renders_harmony_for_gpt_oss(tmp_path: Path, tiny_gpt_oss: Path) -> None:

@@ -1,13 +1,18 @@
 """`moss history …` as a real process on a real SQLite history filled through the store: list, show, search,
 export (Markdown and Moss JSON, round-tripped into a fresh history), import (Moss and ChatGPT, twice) and the
-errors (one line, exit 2, nothing changed)."""
+errors (one line, exit 2, nothing changed); and what a fuzzing run found (issue 16): values out of bounds in an
+import or already in the database, archives that cannot be read, another writer holding the lock, a writer
+killed mid-reply, and damage met by a command (tests/storage/test_history_fuzz.py fuzzes each)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -253,3 +258,238 @@ def test_user_errors_exit_2_with_one_line(filled: Filled, tmp_path: Path) -> Non
 
     empty = moss(tmp_path / "fresh", "export", "--all")
     assert empty.returncode == 2 and empty.stderr.strip() == "moss: There are no conversations to export."
+
+
+# -- bad input, faults and kills (issue 16) ---------------------------------------------------------------
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a refused command prints: exit 2, nothing on stdout, no traceback."""
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("moss: ")
+    return line
+
+
+def moss_export(**conversation: Any) -> dict[str, Any]:
+    """A Moss JSON export of one conversation with one message; keyword arguments replace its fields."""
+    message = {"id": "1", "parent": None, "role": "user", "content": "Hello", "created_at": 1_700_000_000.0}
+    message.update(conversation.pop("message", {}))
+    item = {"uid": "odd-values", "created_at": 1_700_000_000.0, "messages": [message], **conversation}
+    return {"format": "moss.history", "version": 1, "conversations": [item]}
+
+
+@pytest.mark.parametrize(
+    ("document", "named"),
+    [
+        (moss_export(created_at=1e30), '"created_at"'),
+        (moss_export(message={"created_at": 1e300}), '"created_at"'),
+        (moss_export(message={"prompt_tokens": 10**30}), '"prompt_tokens"'),
+        (moss_export(uid="u" * 5000), '"uid"'),
+        (moss_export(sampling={"nested": json.loads("[" * 40 + "]" * 40)}), '"sampling"'),
+    ],
+    ids=["time 1e30", "message time", "huge count", "long uid", "deep sampling"],
+)
+def test_an_import_out_of_bounds_is_refused_and_the_history_still_reads(
+    filled: Filled, tmp_path: Path, document: dict[str, Any], named: str
+) -> None:
+    """A value Moss cannot show or store used to be imported and then fail every later command for good
+    (1e30 as a time: OverflowError in list, show and export)."""
+    bad = tmp_path / "odd.json"
+    bad.write_text(json.dumps(document), encoding="utf-8")
+    before = contents(filled.data)
+    line = one_line_error(moss(filled.data, "import", bad))
+    assert named in line and line.endswith("Nothing was imported.")
+    assert contents(filled.data) == before
+
+
+def test_a_bad_value_already_in_the_database_does_not_break_any_command(filled: Filled) -> None:
+    """Written by hand, by another program or an older Moss: one odd row reads as odd, and every command still
+    works (it used to fail with OverflowError on every list, show and export)."""
+    db = sqlite3.connect(AppPaths.resolve(filled.data).history_file)
+    db.execute(
+        "UPDATE conversations SET created_at = 1e30, updated_at = 'soon', title = x'ff41' WHERE id = ?",
+        (filled.glaciers,),
+    )
+    db.execute(
+        "UPDATE messages SET created_at = -1e300, content = CAST(x'c328' AS TEXT), prompt_tokens = 'many', "
+        "tokens_per_second = 1e308, model = x'00ff' "
+        "WHERE conversation_id = ?",
+        (filled.glaciers,),
+    )
+    db.commit()
+    db.close()
+    listed = ok(moss(filled.data, "list"))
+    assert "3000-01-01" in listed or "1970-01-01" in listed
+    shown = ok(moss(filled.data, "show", str(filled.glaciers)))
+    assert shown.splitlines()[1].startswith("Started 3000-01-01")
+    as_json = json.loads(ok(moss(filled.data, "show", str(filled.glaciers), "--json")))
+    assert as_json["messages"][1]["prompt_tokens"] is None
+    ok(moss(filled.data, "export", "--all"))
+    exported = json.loads(ok(moss(filled.data, "export", "--all", "--format", "json")))
+    assert len(exported["conversations"]) == 3
+    ok(moss(filled.data, "search", "glaciers"))
+
+
+@pytest.mark.parametrize("number", ["1" + "0" * 30, "9223372036854775808", "²"])
+def test_a_number_no_conversation_can_have_is_one_line(filled: Filled, number: str) -> None:
+    assert "matches no conversation" in one_line_error(moss(filled.data, "show", number))
+    one_line_error(moss(filled.data, "export", number))
+
+
+def bad_archive(tmp_path: Path, kind: str) -> Path:
+    """An import file that cannot be read: each the way a fuzzing run found it."""
+    target = tmp_path / f"{kind}.zip"
+    if kind in ("deep nesting", "huge number"):
+        target = target.with_suffix(".json")
+        text = "[" * 100_000 + "]" * 100_000 if kind == "deep nesting" else '{"format": "moss.history", "version": '
+        target.write_text(text if kind == "deep nesting" else text + "9" * 5000 + "}", encoding="utf-8")
+        return target
+    if kind == "zip bomb":  # 100 KB of packed "[]," that would unpack to 100 MB, and to gigabytes once parsed
+        with (
+            zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as z,
+            z.open("conversations.json", "w", force_zip64=True) as member,
+        ):
+            member.write(b"[")
+            for _ in range(100):
+                member.write(b"[]," * 350_000)
+            member.write(b"[]]")
+        return target
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("conversations.json", "[]")
+    data = bytearray(target.read_bytes())
+    local, central = data.find(b"PK\x03\x04"), data.find(b"PK\x01\x02")
+    if kind == "deflate64":  # the method field of both headers: 9, which Python cannot unpack
+        data[local + 8 : local + 10] = data[central + 10 : central + 12] = (9).to_bytes(2, "little")
+    elif kind == "encrypted":  # the "encrypted" flag of both headers
+        data[local + 6] |= 1
+        data[central + 8] |= 1
+    else:  # damaged: a byte of the packed data
+        data[local + 30 + len("conversations.json")] ^= 0xFF
+    target.write_bytes(bytes(data))
+    return target
+
+
+@pytest.mark.parametrize("kind", ["deflate64", "encrypted", "damaged", "zip bomb", "deep nesting", "huge number"])
+def test_an_archive_or_json_that_cannot_be_read_is_one_line_and_changes_nothing(
+    filled: Filled, tmp_path: Path, kind: str
+) -> None:
+    """Each used to end in a traceback and exit 1 (NotImplementedError, RuntimeError, zlib.error,
+    RecursionError, ValueError), or (the zip bomb) in gigabytes of memory."""
+    source = bad_archive(tmp_path, kind)
+    before = contents(filled.data)
+    line = one_line_error(moss(filled.data, "import", source))
+    assert source.name in line and line.endswith("Nothing was imported.")
+    if kind == "zip bomb":  # refused before it is unpacked, not after the memory is spent
+        assert "memory" in line
+    assert contents(filled.data) == before
+
+
+def test_an_import_waits_for_another_writer_and_says_so(filled: Filled, tmp_path: Path) -> None:
+    """Another process holding the write lock (the window saving a reply, a long import): the import waits,
+    says so, and goes on once the lock is free (it used to give up after 5 s with "database is locked")."""
+    exported = tmp_path / "one.json"
+    exported.write_text(json.dumps(moss_export()), encoding="utf-8")
+    holder = sqlite3.connect(AppPaths.resolve(filled.data).history_file, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(1.5, holder.execute, ("COMMIT",))
+    release.start()
+    try:
+        result = moss(filled.data, "import", exported)
+    finally:
+        release.join()
+        holder.close()
+    assert result.returncode == 0, result.stderr
+    assert "waiting up to 30 s" in result.stderr and result.stdout.startswith("Imported 1 conversation")
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from app.core.history import MessageStatus
+from app.core.types import Role
+from app.storage.history import HistoryStore
+store = HistoryStore.open(Path(sys.argv[1]), recover=False)
+conversation = store.create_conversation()
+question = store.add_message(conversation.id, None, Role.USER, "Tell me a long story")
+reply = store.add_message(conversation.id, question.id, Role.ASSISTANT, status=MessageStatus.STREAMING)
+store.save_partial(reply.id, "Once upon a time", None)
+print(conversation.id, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_reply_whose_writer_was_killed_reads_interrupted_not_being_written(tmp_path: Path) -> None:
+    """A window killed mid-reply left the reply "(being written now)" for every reader until the next window
+    start; now each reader asks whether the writer is still there."""
+    data = tmp_path / "data"
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(AppPaths.resolve(data).history_file)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        conversation = writer.stdout.readline().strip()
+        assert conversation.isdigit()
+        assert "Assistant (being written now):\nOnce upon a time" in ok(moss(data, "show", conversation))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(10)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+            writer.wait(10)
+        if writer.stdout is not None:
+            writer.stdout.close()
+    assert "Assistant (interrupted):\nOnce upon a time" in ok(moss(data, "show", conversation))
+    shown = json.loads(ok(moss(data, "show", conversation, "--json")))
+    assert shown["messages"][1]["status"] == "interrupted"
+    assert "interrupted before the reply finished" in ok(moss(data, "export", conversation))
+
+
+def smash_a_page_of(path: Path, table: str) -> int:
+    """Overwrite the header of one of ``table``'s leaf pages (past the first pages); returns its number."""
+    db = sqlite3.connect(path)
+    pages = [row[0] for row in db.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,))]
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    page = pages[len(pages) // 2]
+    data = bytearray(path.read_bytes())
+    data[(page - 1) * page_size : (page - 1) * page_size + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+    return page
+
+
+def test_damage_met_by_a_command_is_recovered_and_told_until_dismissed(tmp_path: Path) -> None:
+    """Damage past the first pages used to fail every command with exit 1 ("database disk image is
+    malformed"), for good. Now the command that meets it recovers what can still be read into a new history,
+    keeps the damaged file as it was, runs on the new one, and every command says so until dismissed."""
+    data = tmp_path / "data"
+    db_file = AppPaths.resolve(data).history_file
+    store = open_store(data)
+    for n in range(20):
+        chat = store.create_conversation().id
+        question = store.add_message(chat, None, Role.USER, f"question {n} " + "words " * 300)
+        store.add_message(chat, question.id, Role.ASSISTANT, f"answer {n} " + "more words " * 300)
+    store.close()
+    smash_a_page_of(db_file, "messages")
+    damaged = db_file.read_bytes()
+
+    exported = moss(data, "export", "--all", "--format", "json")
+    assert exported.returncode == 0, exported.stderr
+    (notice,) = exported.stderr.strip().splitlines()
+    assert "damaged" in notice and "recovered 20 conversations" in notice and "moss history dismiss" in notice
+    [aside] = db_file.parent.glob("history.corrupt-*.db")
+    assert str(aside) in notice and aside.read_bytes() == damaged
+    conversations = json.loads(exported.stdout)["conversations"]
+    assert len(conversations) == 20 and sum(len(c["messages"]) for c in conversations) >= 38
+
+    listed = moss(data, "list", "--all")
+    assert listed.returncode == 0 and listed.stderr.strip() == notice  # told again, by every command
+    assert len(listed.stdout.splitlines()) == 21
+    assert ok(moss(data, "dismiss")).strip() == "Dismissed 1 notice."
+    quiet = moss(data, "list")
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -3,8 +3,10 @@ SIGKILL mid-file, then resumed with a Range request), list, info, import, rm, an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -89,6 +91,8 @@ def test_pull_killed_mid_file_resumes_with_a_range_request(hub: FakeHub, tmp_pat
     child.wait()
     kept = part.stat().st_size
     assert 120_000 < kept < len(model_bytes)
+    lock = part.with_name("tiny-gpt-oss-MXFP4.download.lock")
+    assert lock.exists()  # left behind by the killed process; the OS released its lock, so it blocks nothing
 
     hub.throttle_bytes_per_s = None
     first_request = len(hub.requests)
@@ -99,7 +103,7 @@ def test_pull_killed_mid_file_resumes_with_a_range_request(hub: FakeHub, tmp_pat
     assert Path(result["path"]).read_bytes() == model_bytes
     ranges = [r.headers.get("Range") for r in hub.requests[first_request:] if r.server == "cdn"]
     assert ranges == [f"bytes={kept}-"]
-    assert not part.exists()
+    assert not part.exists() and not lock.exists()
 
     listed = moss(hub, tmp_path, "list", "--json")
     (item,) = json.loads(listed.stdout)
@@ -170,3 +174,98 @@ def test_import_info_and_rm(hub: FakeHub, tmp_path: Path) -> None:
     assert mine.exists()  # used in place: forgotten, not deleted
     missing = moss(hub, data, "info", "my-model")
     assert missing.returncode == 2 and "No model 'my-model'" in missing.stderr
+
+
+# --- issue 16: what a fuzzing run found ------------------------------------------------------------------------
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_pull_again_checks_the_file_on_disk_and_repairs_a_flipped_byte(
+    hub: FakeHub, tmp_path: Path, model_bytes: bytes
+) -> None:
+    first = moss(hub, tmp_path, "pull", f"{REPO}:MXFP4", "--json")
+    assert first.returncode == 0, first.stderr
+    path = Path(json.loads(first.stdout)["path"])
+    damaged = bytearray(path.read_bytes())
+    damaged[1000] ^= 0x01
+    path.write_bytes(bytes(damaged))
+
+    again = moss(hub, tmp_path, "pull", f"{REPO}:MXFP4")
+    assert again.returncode == 0, again.stderr
+    assert _sha(path.read_bytes()) == _sha(model_bytes)  # what is on disk is what was verified
+    assert "did not match" in again.stderr and "downloaded again" in again.stderr
+    assert "Downloaded and verified" in again.stdout
+
+    intact = moss(hub, tmp_path, "pull", f"{REPO}:MXFP4")
+    assert intact.returncode == 0, intact.stderr
+    assert "Already downloaded" in intact.stdout and "verified" in intact.stdout
+    assert "continued from" not in intact.stdout
+
+
+def test_two_pulls_of_one_model_at_once_never_mix_their_bytes(hub: FakeHub, tmp_path: Path, model_bytes: bytes) -> None:
+    hub.throttle_bytes_per_s = 150_000  # ~3 s for the file: the second pull starts while the first runs
+    first = start_pull(hub, tmp_path, capture=True)
+    wait_for_part(tmp_path, 50_000)
+    second = moss(hub, tmp_path, "pull", f"{REPO}:MXFP4")
+    assert second.returncode == 2, second.stderr
+    (line,) = second.stderr.strip().splitlines()
+    assert "already being downloaded by another Moss" in line
+    out, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    path = tmp_path / "models" / "ggml-org" / "tiny-gpt-oss-GGUF" / FILE
+    assert path.stat().st_size == len(model_bytes) and _sha(path.read_bytes()) == _sha(model_bytes)
+    assert "Downloaded and verified" in out
+
+
+def test_an_oversized_partial_file_is_discarded_not_continued(hub: FakeHub, tmp_path: Path, model_bytes: bytes) -> None:
+    part = tmp_path / "models" / "ggml-org" / "tiny-gpt-oss-GGUF" / (FILE + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"\0" * (len(model_bytes) + 100_000))
+    result = moss(hub, tmp_path, "pull", f"{REPO}:MXFP4")
+    assert result.returncode == 0, result.stderr
+    assert "continued from" not in result.stdout
+    assert "larger than" in result.stderr and "discarded" in result.stderr
+    assert [r.headers.get("Range") for r in hub.requests if r.server == "cdn"] == [None]
+
+
+def test_a_disk_that_fills_up_during_a_pull_is_one_line_and_keeps_the_partial_file(
+    hub: FakeHub, tmp_path: Path
+) -> None:
+    limit = 200_000  # RLIMIT_FSIZE: writes past it fail (EFBIG) as they would on a full disk (ENOSPC)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--data-dir", str(tmp_path), "models", "pull", f"{REPO}:MXFP4"],
+        cwd=ROOT,
+        env=_env(hub),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert any("partial file is kept" in line for line in lines), result.stderr
+    part = tmp_path / "models" / "ggml-org" / "tiny-gpt-oss-GGUF" / (FILE + ".part")
+    assert 0 < part.stat().st_size <= limit
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_and_the_command_still_works(
+    hub: FakeHub, tmp_path: Path, model_bytes: bytes
+) -> None:
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "moss.log").symlink_to("/dev/full")  # every write: "No space left on device"
+    result = moss(hub, tmp_path, "pull", f"{REPO}:MXFP4", "--json")  # --json: no progress lines on stderr
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verified"] is True
+    assert "Logging error" not in result.stderr and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "cannot write the log file" in lines[0] and "No space left on device" in lines[0]

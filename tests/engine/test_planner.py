@@ -185,3 +185,50 @@ def test_a_load_that_runs_out_of_memory_fails_cleanly_and_the_engine_carries_on(
     assert engine.info is None
     assert engine.load(tiny_gpt_oss, LoadOptions(LoadParams(n_ctx=512, n_batch=64))).architecture == "gpt-oss"
     engine.unload()
+
+
+# -- issue 16: a bad model file ends `moss plan` and `moss chat` with one line and exit code 2 -------------------
+
+
+def moss_fails(*args: str | Path, data_dir: Path) -> str:
+    """Run ``moss ARGS``, expecting a refusal: exit code 2 and one line on stderr (returned)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "--data-dir", str(data_dir), *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ),
+    )
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("moss"), result.stderr[-2000:]
+    return lines[0]
+
+
+def test_moss_plan_refuses_lying_headers_in_one_line(tmp_path: Path, tiny_gpt_oss: Path) -> None:
+    from tests.helpers.bad_models import VT, Meta, gguf_kv, rewrite_gguf, small_gguf, write_sparse
+
+    huge_key = write_sparse(
+        tmp_path / "key.gguf", small_gguf([gguf_kv("k", Meta(VT.UINT8, 1), key_length=2**40)]), 2**32
+    )
+    layers = rewrite_gguf(tiny_gpt_oss, tmp_path / "layers.gguf", {"gpt-oss.block_count": Meta(VT.UINT64, 2**62)})
+    array = rewrite_gguf(
+        tiny_gpt_oss, tmp_path / "array.gguf", {"gpt-oss.block_count": Meta(VT.ARRAY, [2, 2**31], VT.UINT32)}
+    )
+    for path, words in ((huge_key, "ends inside its header"), (layers, "block_count"), (array, "not one number")):
+        assert words in moss_fails("plan", "--model", path, "--ram", "16GiB", data_dir=tmp_path / "data")
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "pipe.gguf"
+        os.mkfifo(fifo)
+        assert "not a regular file" in moss_fails("plan", "--model", fifo, "--ram", "16GiB", data_dir=tmp_path / "d")
+
+
+def test_moss_chat_on_a_file_llama_cpp_aborts_on_says_so_in_one_line(tmp_path: Path, tiny_gpt_oss: Path) -> None:
+    from tests.helpers.bad_models import VT, Meta, rewrite_gguf
+
+    change = {"gpt-oss.attention.head_count_kv": Meta(VT.ARRAY, [1, 0], VT.UINT32)}  # see test_load_probe.py
+    path = rewrite_gguf(tiny_gpt_oss, tmp_path / "no-heads.gguf", change)
+    line = moss_fails("chat", "--model", path, "--context", "256", "hello", data_dir=tmp_path / "data")
+    assert "llama.cpp could not read no-heads.gguf" in line and "GGML_ASSERT" in line
+    assert not list((tmp_path / "data" / "cache" / "checked-models").glob("*.ok"))

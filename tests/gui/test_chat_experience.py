@@ -347,3 +347,32 @@ def test_scrolling_up_while_a_layout_is_pending_is_not_undone(
     qtbot.wait(50)
     assert bar.value() == 0 and not view.following
     qtbot.waitUntil(view.jump_button.isVisible)
+
+
+def test_copy_is_off_while_a_reply_has_not_said_a_word(qtbot: QtBot, paths: AppPaths) -> None:
+    """The "…" of a reply about to start is no text: Copy is greyed, and C leaves the clipboard alone."""
+    from app.storage.history import HistoryStore
+    from app.ui.chat.view import ChatView
+
+    store = HistoryStore.open(paths.history_file)
+    conversation = store.create_conversation(title="t")
+    view = ChatView()
+    qtbot.addWidget(view)
+    view.resize(700, 400)
+    view.show()
+    item = view.add_item(Role.ASSISTANT)
+    item.bind(store.add_message(conversation.id, None, Role.ASSISTANT, ""))
+
+    def copy_enabled() -> bool:
+        layout = view.painter.layout(item, view.viewport().width())
+        return next(a.enabled for a in layout.actions if a.name == "copy")
+
+    QGuiApplication.clipboard().setText("kept")
+    assert not copy_enabled()
+    view.run_action(item, "copy")
+    assert QGuiApplication.clipboard().text() == "kept"
+    item.set_text("Hello")
+    assert copy_enabled()
+    view.run_action(item, "copy")
+    assert QGuiApplication.clipboard().text() == "Hello"
+    store.close()

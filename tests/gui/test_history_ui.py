@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPushButton
 from pytestqt.qtbot import QtBot
 
 from app.core.errors import UserError
@@ -29,6 +30,7 @@ from app.ui.main_window import MainWindow
 from tests.helpers.chatgpt_export import trip_conversation, write_export
 from tests.helpers.gui import TIMEOUT_MS, open_window, say
 from tests.helpers.scripted import ScriptedEngine, answer
+from tests.storage.test_crash_safety import chats, smash_a_leaf_of
 
 
 @pytest.fixture
@@ -351,3 +353,48 @@ def test_rename_pin_delete_undo_export_and_import(
     window.close()  # deleted conversations go for good when the window closes; the rest stay
     store = HistoryStore.open(paths.history_file)
     assert store.count_conversations() == 2
+
+
+def test_the_speed_in_the_status_bar_follows_the_version_shown(
+    qtbot: QtBot, paths: AppPaths, controller: EngineController, engine: ScriptedEngine, tiny_gpt_oss: Path
+) -> None:
+    window = open_window(qtbot, paths, controller, tiny_gpt_oss)
+    say(qtbot, window, controller, engine, "Name a fruit", answer("Apple."))
+    engine.script.append(answer("Banana."))
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        click_action(qtbot, window, 1, "regenerate")
+    store = window.store
+    speeds = {}
+    for name in ("previous", "next"):
+        item = window.chat_view.items[1]
+        facts = store.message(item.message_id).facts if item.message_id is not None else None
+        assert facts is not None and facts.tokens_per_second
+        speeds[item.text] = f"{facts.tokens_per_second:.1f} tokens/s"
+        assert window.speed_label.text() == speeds[item.text]  # the speed of the reply on screen
+        click_action(qtbot, window, 1, name)
+    assert set(speeds) == {"Apple.", "Banana."}
+    assert window.speed_label.text() == speeds["Banana."]
+
+
+def test_damage_found_at_start_is_told_in_a_banner_until_dont_show_again(
+    qtbot: QtBot, paths: AppPaths, controller: EngineController
+) -> None:
+    """A history damaged past its first pages is recovered at the window's start (tests/storage has the
+    details); the banner saying so comes back at every start until "Don't show again"."""
+    chats(paths.history_file, 12)
+    smash_a_leaf_of(paths.history_file, "messages")
+    window = open_window(qtbot, paths, controller)
+    banner = window.history_banner
+    assert banner.isVisible() and "recovered 12 conversations" in banner.text
+    assert window.conversation_list.count() >= 12
+    window.close()
+
+    again = open_window(qtbot, paths, controller)
+    assert again.history_banner.isVisible()  # not dismissed yet: told again
+    [dismiss] = [b for b in again.history_banner.findChildren(QPushButton) if b.text() == "Don't show again"]
+    qtbot.mouseClick(dismiss, Qt.MouseButton.LeftButton)
+    assert not again.history_banner.isVisible() and again.store.notices == ()
+    again.close()
+
+    quiet = open_window(qtbot, paths, controller)
+    assert not quiet.history_banner.isVisible()

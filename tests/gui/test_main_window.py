@@ -130,3 +130,27 @@ def test_a_model_path_written_differently_still_loads(
     with qtbot.waitSignal(controller.model_loaded, timeout=TIMEOUT_MS):
         window.load_model(spelled)
     assert controller.model is not None and not controller.busy
+
+
+def test_the_demo_notice_once_dismissed_stays_dismissed(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path, paths: AppPaths
+) -> None:
+    load(qtbot, window, controller, smollm2)
+    assert window.demo_banner.isVisible()
+    qtbot.mouseClick(window.demo_banner.close_button, Qt.MouseButton.LeftButton)
+    assert not window.demo_banner.isVisible()
+    assert load_settings(paths.settings_file).demo_notice_dismissed
+    window.close()
+    again = open_window(qtbot, paths, controller, settings=load_settings(paths.settings_file), size=None)
+    load(qtbot, again, controller, smollm2)  # the next start: the demo model again, and no notice
+    assert not again.demo_banner.isVisible() and "Ready" in again.state_label.text()
+
+
+def test_closing_settings_gives_the_focus_back_to_the_window(qtbot: QtBot, window: MainWindow) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    window.activateWindow()
+    settings = window.open_settings("Appearance")
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is settings)
+    settings.close()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window)

@@ -164,10 +164,9 @@ def test_token_is_kept_in_the_secret_store_only(models: ModelsController, paths:
     privacy.save()
     assert models.has_token and models._secrets.get(TOKEN_KEY) == "hf_secret_value"
     # A MemorySecretStore, like a machine without a keychain: the person is told the token will not outlast Moss.
-    assert privacy.status.text() == (
-        "A token is saved (in memory (this session only)). "
-        "Note: in memory (this session only); Moss will forget it when it closes."
-    )
+    assert privacy.status.text() == "A token is saved for this session: Moss forgets it when it closes."
+    assert "no system keychain Moss can use" in privacy.token_hint.text()  # said once, and not "in the keychain"
+    assert "kept in the system keychain" not in privacy.token_hint.text()
     assert privacy.token_edit.text() == ""
     for file in paths.config.parent.rglob("*"):
         if file.is_file():

@@ -95,3 +95,4 @@ def test_effort_selector_is_off_for_models_without_reasoning(
 ) -> None:
     window = open_window(qtbot, paths, controller, smollm2, Settings(context_length=2048))
     assert not window.effort_picker.isEnabled()
+    assert not window.effort_picker.isVisible()  # not offered at all (it once showed, greyed, "Reasoning: medium")

@@ -4,15 +4,20 @@ and models dropped into the folder by hand."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
 
 from app.core.errors import ModelFileError, UserError
+from app.core.types import LoadOptions, LoadParams
 from app.engine.gguf_header import read_gguf_header
+from app.engine.llama_engine import LlamaEngine
 from app.hub.library import ImportMode, ModelLibrary, model_parts
 from app.hub.model_details import details_of
 from tests.helpers.bad_models import write_not_gguf, write_truncated
+from tests.helpers.damaged_copies import damaged_models
 from tests.helpers.tiny_gpt_oss import write_tiny_gpt_oss
 
 
@@ -69,6 +74,23 @@ def test_a_broken_file_is_refused_and_nothing_is_registered(library: ModelLibrar
     good = write_tiny_gpt_oss(tmp_path / "good.gguf")
     with pytest.raises(ModelFileError):
         library.import_model(write_truncated(good, tmp_path / "cut"))
+    assert library.models() == []
+
+
+@pytest.mark.parametrize("damage", ["template broken", "BOS not UTF-8", "a tensor renamed", "a key renamed"])
+def test_a_file_a_load_refuses_is_refused_on_import_for_the_same_reason(
+    library: ModelLibrary, tmp_path: Path, tiny_gpt_oss: Path, damage: str
+) -> None:
+    """Import checks what a load checks (without the weights): a chat template llama-cpp-python cannot compile, a
+    BOS token whose text is not UTF-8, llama.cpp's own refusal of a missing tensor or key. It used to read the
+    header only and accept all of these; the window and `moss chat` then refused them."""
+    damaged = damaged_models(tiny_gpt_oss, tmp_path / "damaged")[damage]
+    engine = LlamaEngine()
+    with pytest.raises(UserError) as loading:
+        engine.load(damaged, LoadOptions(LoadParams(n_ctx=256, n_batch=64)))
+    with pytest.raises(UserError) as importing:
+        library.import_model(damaged)
+    assert importing.value.message == loading.value.message
     assert library.models() == []
 
 
@@ -149,3 +171,21 @@ def test_details_come_from_the_header(outside: Path) -> None:
     assert details.has_chat_template
     assert details.context_length > 0 and details.parameters > 0
     assert details.file_size == outside.stat().st_size
+
+
+@pytest.mark.parametrize("kind", ["file", "fifo", "under a file"])
+def test_the_models_folder_is_not_moved_onto_something_that_is_not_a_folder(
+    library: ModelLibrary, tmp_path: Path, kind: str
+) -> None:
+    """The window's "Move models folder…": a file or a FIFO where the folder is to be is refused in words (it
+    was an OSError), and nothing moves."""
+    model = library.import_model(write_tiny_gpt_oss(tmp_path / "in" / "m.gguf"), ImportMode.MOVE).model
+    blocker = tmp_path / "elsewhere"
+    if kind == "fifo":
+        os.mkfifo(blocker)
+    else:
+        blocker.write_text("notes")
+    target = blocker / "models" if kind == "under a file" else blocker
+    with pytest.raises(UserError, match=f"^{re.escape(str(blocker))} is not a folder"):
+        library.move_to(target)
+    assert library.models_dir == tmp_path / "models" and model.path.is_file()

@@ -1,5 +1,6 @@
-"""Durability on real files: a window killed with SIGKILL mid-reply, a damaged database, a newer one,
-and migrations from every earlier schema version."""
+"""Durability on real files: a window killed with SIGKILL mid-reply, a damaged database (at its start, and
+past the first pages: recovered), a damaged journal left by a crash, a newer database, a write lock held by
+another process, and migrations from every earlier schema version."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from pathlib import Path
 import pytest
 
 from app.core.errors import HistoryError
-from app.core.history import MessageStatus
+from app.core.history import ImportedConversation, ImportedMessage, MessageStatus
 from app.core.types import Role
 from app.platform.paths import AppPaths
-from app.storage import database, schema
+from app.storage import database, exchange, schema
 from app.storage.database import open_database
+from app.storage.exchange import import_conversations
 from app.storage.history import HistoryStore
+from app.storage.salvage import RECOVERED_TITLE, salvage
 
 REPO = Path(__file__).resolve().parents[2]
 STREAM_BEFORE_KILL_S = 2.5
@@ -170,3 +173,155 @@ def test_a_failing_migration_leaves_the_database_as_it_was(tmp_path: Path) -> No
     assert db.execute("PRAGMA user_version").fetchone()[0] == schema.SCHEMA_VERSION
     assert db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'extra'").fetchone()[0] == 0
     assert path.with_name(f"history.db.v{schema.SCHEMA_VERSION}-backup").exists()
+
+
+# -- damage past the first pages, a damaged journal, a held lock (issue 16) --------------------------------
+
+
+def chats(path: Path, count: int) -> None:
+    """``count`` conversations of a question and a long answer: many pages, each holding a few messages."""
+    store = HistoryStore.open(path)
+    for n in range(count):
+        chat = store.create_conversation().id
+        question = store.add_message(chat, None, Role.USER, f"question {n} " + "words " * 300)
+        store.add_message(chat, question.id, Role.ASSISTANT, f"answer {n} " + "more words " * 300)
+    store.close()
+
+
+def smash_a_leaf_of(path: Path, table: str) -> None:
+    """Overwrite the header of one of ``table``'s leaf pages, in the middle of the file."""
+    db = sqlite3.connect(path)
+    pages = [row[0] for row in db.execute("SELECT pageno FROM dbstat WHERE name = ? AND pagetype = 'leaf'", (table,))]
+    page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    data = bytearray(path.read_bytes())
+    start = (pages[len(pages) // 2] - 1) * page_size
+    data[start : start + 8] = b"\xff" * 8
+    path.write_bytes(bytes(data))
+
+
+def test_the_apps_start_checks_every_page_and_recovers_what_can_be_read(tmp_path: Path) -> None:
+    """Damage past the first pages used to pass the check at open and fail commands later, for good. The app's
+    start now reads every page: the damaged file is set aside unchanged, what SQLite can read is recovered
+    with its numbers, and the notice stays until dismissed."""
+    path = tmp_path / "history.db"
+    chats(path, 20)
+    smash_a_leaf_of(path, "messages")
+    damaged = path.read_bytes()
+
+    store = HistoryStore.open(path)
+    [aside] = tmp_path.glob("history.corrupt-*.db")
+    assert aside.read_bytes() == damaged
+    [notice] = store.notices
+    assert store.lasting and "recovered 20 conversations" in notice and str(aside) in notice
+    assert store.count_conversations() == 20
+    assert store.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    messages = [(c.id, m.content.split()[1]) for c in store.list_conversations() for m in store.path(c.id)]
+    assert 36 <= len(messages) < 40  # the messages on the damaged page are gone, the rest are there
+    assert all(number == str(conversation - 1) for conversation, number in messages)  # numbers kept
+    store.close()
+
+    again = HistoryStore.open(path)
+    assert again.notices == (notice,)  # told at every start...
+    again.dismiss_notices()
+    again.close()
+    assert HistoryStore.open(path).notices == ()  # ...until dismissed
+
+
+def test_recovery_mends_what_no_longer_fits_together(tmp_path: Path) -> None:
+    """Rows whose conversation or parent was lost are kept: in a conversation of their own, and as the start
+    of a branch; a conversation whose current message was lost shows its newest."""
+    damaged = tmp_path / "old.db"
+    store = HistoryStore.open(damaged)
+    kept = store.create_conversation(title="kept").id
+    first = store.add_message(kept, None, Role.USER, "first")
+    second = store.add_message(kept, first.id, Role.ASSISTANT, "second")
+    third = store.add_message(kept, second.id, Role.USER, "third")
+    lost = store.create_conversation(title="lost").id
+    orphan = store.add_message(lost, None, Role.USER, "orphan")
+    store.connection.execute("PRAGMA foreign_keys = OFF")
+    store.connection.execute("DELETE FROM messages WHERE id = ?", (second.id,))  # as if on a damaged page
+    store.connection.execute("DELETE FROM conversations WHERE id = ?", (lost,))
+    store.connection.execute("UPDATE conversations SET current_leaf_id = 999 WHERE id = ?", (kept,))
+    store.close()
+
+    fresh = open_database(tmp_path / "history.db").connection
+    found = salvage(damaged, fresh)
+    fresh.close()
+    assert (found.conversations, found.messages) == (2, 3)
+    store = HistoryStore.open(tmp_path / "history.db")
+    recovered = {c.title: c for c in store.list_conversations()}
+    assert set(recovered) == {"kept", RECOVERED_TITLE}
+    assert [m.content for m in store.path(recovered[RECOVERED_TITLE].id)] == ["orphan"]
+    assert store.message(orphan.id).conversation_id == lost  # numbers kept
+    assert [m.content for m in store.path(kept)] == ["third"]  # its parent lost: the start of a branch
+    assert store.message(third.id).sibling_count == 2  # beside "first"
+    store.close()
+
+
+def test_a_damaged_journal_left_by_a_crash_is_kept_and_told(tmp_path: Path) -> None:
+    """A crash-left journal with one bad byte used to lose every chat committed after it, silently, and the
+    journal was deleted when the history closed. Now a copy of it is kept and the person told."""
+    live = tmp_path / "live" / "history.db"
+    store = HistoryStore.open(live)
+    store.connection.execute("PRAGMA wal_autocheckpoint = 0")  # all of it stays in the journal, as before a crash
+    for n in range(10):
+        store.add_message(store.create_conversation().id, None, Role.USER, f"chat {n} " + "text " * 200)
+    crashed = tmp_path / "crashed" / "history.db"
+    crashed.parent.mkdir()
+    for suffix in ("", "-wal"):  # the files as a crash leaves them: Moss is still running
+        crashed.with_name(crashed.name + suffix).write_bytes(live.with_name(live.name + suffix).read_bytes())
+    store.close()
+    journal = crashed.with_name("history.db-wal")
+    data = bytearray(journal.read_bytes())
+    page_size = int.from_bytes(data[8:12], "big")
+    frames = (len(data) - 32) // (24 + page_size)
+    data[32 + (frames // 2) * (24 + page_size) + 24 + 100] ^= 0xFF  # one byte of a page in the middle
+    journal.write_bytes(bytes(data))
+
+    reopened = HistoryStore.open(crashed)
+    survivors = reopened.count_conversations()
+    reopened.close()
+    assert 0 < survivors < 10  # what SQLite could replay
+    [kept] = crashed.parent.glob("history.db-wal.damaged-*")
+    assert kept.read_bytes() == bytes(data)
+    again = HistoryStore.open(crashed)
+    [notice] = again.notices
+    assert again.lasting and str(kept) in notice and "journal" in notice
+    again.close()
+    assert not list(crashed.parent.glob("history.db-wal.checking-*"))
+
+
+def test_a_sound_journal_is_not_kept(tmp_path: Path) -> None:
+    """The journal of a history in use, or left by a crash without damage, is checked and its copy deleted."""
+    live = tmp_path / "history.db"
+    writer = HistoryStore.open(live)
+    writer.connection.execute("PRAGMA wal_autocheckpoint = 0")
+    writer.create_conversation(title="being written")
+    reader = HistoryStore.open(live, recover=False)  # the journal is there, and sound
+    assert reader.notices == () and reader.count_conversations() == 1
+    reader.close()
+    writer.close()
+    assert [p.name for p in tmp_path.iterdir()] == ["history.db"]
+
+
+def test_an_import_waits_for_a_lock_then_gives_up_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write lock held longer than an import waits: a HistoryError saying so (it used to be sqlite3's
+    "database is locked" after 5 s, exit 1), and nothing written."""
+    monkeypatch.setattr(exchange, "IMPORT_PATIENCE_S", 0.3)
+    path = tmp_path / "history.db"
+    store = HistoryStore.open(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    told: list[str] = []
+    conversation = ImportedConversation("u1", "Imported", 1.0, 1.0, (ImportedMessage("1", None, Role.USER, "hi"),), "1")
+    try:
+        with pytest.raises(HistoryError, match="stayed locked by another program for 0 s"):
+            import_conversations(store, [conversation], on_wait=told.append)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(told) == 1 and "waiting up to 0 s" in told[0]
+    assert store.count_conversations() == 0
+    assert import_conversations(store, [conversation]).added  # once it is free, the import goes through
+    store.close()

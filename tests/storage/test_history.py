@@ -68,7 +68,9 @@ def test_a_conversation_survives_reopening_with_its_settings(tmp_path: Path) -> 
     store.close()
 
 
-def test_a_reply_left_streaming_is_marked_interrupted_on_the_next_start(tmp_path: Path) -> None:
+def test_a_reply_its_writer_is_still_writing_stays_streaming_for_every_reader(tmp_path: Path) -> None:
+    """This process is alive and writing: neither the command line nor another window's start may call its
+    reply interrupted (tests/storage/test_streaming_writer.py has the writer that is gone)."""
     path = tmp_path / "history.db"
     store = HistoryStore.open(path)
     conversation_id = chat(store, "Tell me a story")
@@ -76,11 +78,12 @@ def test_a_reply_left_streaming_is_marked_interrupted_on_the_next_start(tmp_path
         conversation_id, store.path(conversation_id)[-1].id, Role.ASSISTANT, status=MessageStatus.STREAMING
     )
     store.save_partial(reply.id, "Once upon a", None)
-    # The command line looks without touching it: the app may still be writing.
     assert HistoryStore.open(path, recover=False).message(reply.id).status == MessageStatus.STREAMING
-    store = HistoryStore.open(path)
-    saved = store.message(reply.id)
-    assert (saved.content, saved.status) == ("Once upon a", MessageStatus.INTERRUPTED)
+    other_window = HistoryStore.open(path)
+    saved = other_window.message(reply.id)
+    assert (saved.content, saved.status) == ("Once upon a", MessageStatus.STREAMING)
+    store.finish_message(reply.id, "Once upon a time.", None)
+    assert other_window.message(reply.id).status == MessageStatus.COMPLETE
 
 
 def test_edits_and_regenerations_become_branches_that_remember_the_path(store: HistoryStore) -> None:
@@ -190,3 +193,16 @@ def test_search_ranks_and_highlights_titles_messages_and_reasoning(store: Histor
         search(store.connection, nasty)  # never an FTS5 syntax error
     assert match_expression("   ") is None
     assert search_history(store.file, "lisbon")[0].conversation_id == thinking.id
+
+
+def test_text_that_is_not_unicode_is_stored_with_replacement_characters(store: HistoryStore) -> None:
+    """A lone surrogate (a paste of broken UTF-16, a JSON escape) used to fail the whole write: SQLite takes
+    Unicode only. The rest of the text is kept, the odd character shown as U+FFFD."""
+    chat = store.create_conversation(title="odd \ud800 title").id
+    question = store.add_message(chat, None, Role.USER, "before \udfff after")
+    reply = store.add_message(chat, question.id, Role.ASSISTANT, status=MessageStatus.STREAMING)
+    store.save_partial(reply.id, "half \ud83d", "thinking \ud800")
+    store.finish_message(reply.id, "whole \ud83d", None)
+    store.rename(chat, "renamed \udc00")
+    assert [m.content for m in store.path(chat)] == ["before \ufffd after", "whole \ufffd"]
+    assert store.conversation(chat).title == "renamed \ufffd"

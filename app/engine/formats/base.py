@@ -38,6 +38,11 @@ class ChatFormat(Protocol):
     name: str
     supports_reasoning_effort: bool
     default_params: GenerationParams  # the sampling the model's makers recommend
+    # True: the model's own tooling tokenizes the rendered prompt as one text (a Jinja template), and so does the
+    # engine whenever people's text brings no special token of its own; False: part by part (harmony, as
+    # OpenAI's reference renderer does).
+    tokenizes_whole: bool
+    notes: tuple[str, ...]  # what the format does differently for this model, for the model's details
 
     def render_parts(
         self,

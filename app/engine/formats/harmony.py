@@ -56,6 +56,8 @@ class HarmonyChatFormat:
     name = "harmony (gpt-oss)"
     supports_reasoning_effort = True
     default_params = GPT_OSS_SAMPLING
+    tokenizes_whole = False  # OpenAI's renderer tokenizes each piece of text on its own
+    notes: tuple[str, ...] = ()
 
     def __init__(self, tokens: HarmonyTokens | None = None) -> None:
         self._tokens = tokens

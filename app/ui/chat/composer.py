@@ -198,13 +198,13 @@ class Composer(QPlainTextEdit):
 
     def _fit_height(self) -> None:
         """Grow with the text up to _MAX_LINES lines, then scroll: the lines written must fit the viewport whole,
-        or the scroll bar appears from the second line on. The frame, the style's padding and the viewport's
-        margins are measured (the widget's height less its viewport's) rather than added up by hand. A plain
+        or the scroll bar appears from the second line on. A plain
         text edit keeps its document margin above the first line and below the last, and its scroll range wants
         one more margin free (measured: with two, a two-line message already scrolls by one line)."""
         line = self.fontMetrics().lineSpacing()
         lines = max(_MIN_LINES, min(_MAX_LINES, int(self.document().size().height())))
-        chrome = self.height() - self.viewport().height()
+        margins, inner = self.contentsMargins(), self.viewportMargins()  # the frame and the style's padding
+        chrome = margins.top() + margins.bottom() + inner.top() + inner.bottom()
         self.setFixedHeight(lines * line + 3 * math.ceil(self.document().documentMargin()) + chrome)
 
 

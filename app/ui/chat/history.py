@@ -26,6 +26,7 @@ from app.core.errors import UserError
 from app.core.history import ConversationInfo, ImportReport, SearchHit
 from app.core.types import ReasoningEffort
 from app.qt.task_runner import TaskRunner
+from app.storage.database import is_damaged
 from app.storage.exchange import import_conversations, read_import_file, save_export
 from app.storage.history import HistoryStore
 from app.storage.search import search_history
@@ -87,6 +88,7 @@ class HistoryController(QObject):
         self._loaded = PAGE
         self._window = WINDOW
         self._deleted: int | None = None
+        self._notice_banner: Banner | None = None
         self._undo_timer = QTimer(self)
         self._undo_timer.setSingleShot(True)
         self._undo_timer.setInterval(UNDO_MS)
@@ -195,7 +197,10 @@ class HistoryController(QObject):
             return False
         except (sqlite3.Error, OSError) as exc:
             log.exception("could not write to the history")
-            self.problem.emit(f"Moss could not save to your history: {exc}. Check free disk space.")
+            if isinstance(exc, sqlite3.Error) and is_damaged(exc):  # recovered at the next start (full check)
+                self.problem.emit(f"Your history file is damaged ({exc}). Restart Moss to recover what it holds.")
+            else:
+                self.problem.emit(f"Moss could not save to your history: {exc}. Check free disk space.")
             return False
         return True
 
@@ -256,6 +261,24 @@ class HistoryController(QObject):
 
     def _on_results(self, query: str, hits: list[SearchHit]) -> None:
         self.sidebar.set_results(query, hits)
+
+    # -- notices about the history ------------------------------------------------------------------------
+
+    def show_notices(self, banner: Banner) -> None:
+        """The notices about the history in ``banner``: damage found and what was recovered, shown at every
+        start until "Don't show again" (app.storage.notices); an upgrade's backup, shown once."""
+        if not self.store.notices:
+            return
+        banner.show_message("<br>".join(html.escape(notice) for notice in self.store.notices))
+        if self.store.lasting:
+            self._notice_banner = banner
+            banner.add_action("dismiss", "Don't show again")
+            banner.action_triggered.connect(self._on_notice_action)
+
+    def _on_notice_action(self, name: str) -> None:
+        if name == "dismiss" and self._notice_banner is not None:
+            self.store.dismiss_notices()
+            self._notice_banner.hide()
 
     # -- export and import --------------------------------------------------------------------------------
 

@@ -270,7 +270,7 @@ class MessagePainter:
                 ("position", f"{i + 1}/{n}", f"Version {i + 1} of {n}", False),
                 ("next", "›", "Next version", i < n - 1),
             ]
-        specs.append(("copy", "Copy", "Copy the message as Markdown (Ctrl+C)", True))
+        specs.append(("copy", "Copy", "Copy the message as Markdown (Ctrl+C)", bool(item.text)))  # not a placeholder
         if item.role == Role.USER:
             specs.append(("edit", "Edit", "Edit and resend; the old version is kept (Enter)", True))
         else:

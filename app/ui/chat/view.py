@@ -348,6 +348,8 @@ class ChatView(QListView):
     def run_action(self, item: ChatItem, name: str) -> None:
         """Run a message's action (copy, edit, regenerate, delete, previous, next)."""
         if name == "copy":
+            if not item.text:  # a reply that has not said a word yet: nothing to copy (the clipboard is kept)
+                return
             QGuiApplication.clipboard().setText(item.text)
             self.toast.say("Message copied")
             return

@@ -6,7 +6,6 @@ from __future__ import annotations
 from PySide6.QtCore import Slot
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
-from app.core.types import GenerationResult
 from app.qt.engine_worker import EngineController
 from app.ui.models.picker import model_label
 
@@ -55,6 +54,6 @@ class ModelStatusBar(QStatusBar):
             state = "Answering…" if c.generating else "Ready"
             self.state_label.setText(f"{state} · {model_label(model.path)} · context {model.n_ctx:,} tokens")
 
-    def show_speed(self, result: GenerationResult) -> None:
-        tps = result.stats.tokens_per_second
-        self.speed_label.setText(f"{tps:.1f} tokens/s" if tps else "")
+    def show_speed(self, tokens_per_second: float | None) -> None:
+        """The speed of the reply last written or shown (blank when unknown)."""
+        self.speed_label.setText(f"{tokens_per_second:.1f} tokens/s" if tokens_per_second else "")

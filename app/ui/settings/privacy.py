@@ -128,13 +128,8 @@ class PrivacyPane(SettingsPage):
 
     def _build_token(self, models: ModelsController) -> None:
         card = self.add_card(Card("Hugging Face token"))
-        card.add_wide(
-            hint(
-                "Needed only for gated or private models. Create a read token at huggingface.co/settings/tokens. "
-                "It is kept in the system keychain, sent only to the Hugging Face Hub, and never written to a "
-                "file or a log."
-            )
-        )
+        self.token_hint = hint("")
+        card.add_wide(self.token_hint)
         row = QHBoxLayout()
         self.token_edit = QLineEdit()
         self.token_edit.setEchoMode(QLineEdit.EchoMode.Password)
@@ -165,11 +160,22 @@ class PrivacyPane(SettingsPage):
         c = self._models
         if c is None:
             return
-        where = c.token_storage
-        text = f"A token is saved ({where})." if c.has_token else "No token saved."
-        if c.has_token and not c.token_persistent:
-            text += f" Note: {where}; Moss will forget it when it closes."
-        self.status.setText(text)
+        # Where the token is kept is said once, and truly: a machine without a usable keychain keeps it in memory.
+        kept = (
+            "It is kept in the system keychain"
+            if c.token_persistent
+            else "This computer has no system keychain Moss can use, so a token is kept only while Moss runs"
+        )
+        self.token_hint.setText(
+            "Needed only for gated or private models. Create a read token at huggingface.co/settings/tokens. "
+            f"{kept}; it is sent only to the Hugging Face Hub, and never written to a file or a log."
+        )
+        if not c.has_token:
+            self.status.setText("No token saved.")
+        elif c.token_persistent:
+            self.status.setText(f"A token is saved in the {c.token_storage}.")
+        else:
+            self.status.setText("A token is saved for this session: Moss forgets it when it closes.")
         self.clear_button.setEnabled(c.has_token)
 
     # -- deleting everything ------------------------------------------------------------------------------

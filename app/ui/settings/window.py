@@ -153,6 +153,9 @@ class SettingsWindow(QDialog):
     def hideEvent(self, event: QHideEvent) -> None:
         self.chat_pane.flush()
         super().hideEvent(event)
+        parent = self.parentWidget()
+        if parent is not None and parent.isVisible():  # back to the chat, ready to type (not left to the desktop)
+            parent.activateWindow()
 
     # A dialog presses its default button when Enter is typed in any field, and makes a button the default by
     # itself ("Open folder" in Models): Enter in the Hub search then also opened a file manager. In Settings,
