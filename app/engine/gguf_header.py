@@ -383,11 +383,29 @@ def read_gguf_header_from(handle: BinaryIO, path: Path, file_size: int) -> GGUFH
     return _parse(_Reader(handle, path, file_size), path, file_size)
 
 
+def _not_gguf(path: Path, start: bytes) -> str:
+    """Why ``path`` is not a model, in words that fit it: a file named .gguf that is something else is not told
+    that models are files ending in .gguf."""
+    if not path.name.lower().endswith(".gguf"):
+        return f"{path.name} is not a GGUF model file. Moss runs models in GGUF format (files ending in .gguf)."
+    if not start:
+        kind = "it is empty"
+    elif start.lstrip()[:1] == b"<":
+        kind = "it holds a web page or other markup (a download that saved an error page?)"
+    elif all(32 <= b < 127 or b in b"\t\r\n" for b in start):
+        kind = "it holds text"
+    else:
+        kind = "it does not start as every GGUF file does"
+    return (
+        f"{path.name} is not a model, although its name ends in .gguf: {kind}. "
+        "Download the model again, or open another .gguf file."
+    )
+
+
 def _parse(reader: _Reader, path: Path, file_size: int) -> GGUFHeader:
-    if file_size < 4 or reader.read(4) != GGUF_MAGIC:
-        raise ModelFileError(
-            f"{path.name} is not a GGUF model file. Moss runs models in GGUF format (files ending in .gguf)."
-        )
+    start = reader.read(4) if file_size >= 4 else b""
+    if start != GGUF_MAGIC:
+        raise ModelFileError(_not_gguf(path, start))
     version = reader.u32()
     if version not in (2, 3):
         if int.from_bytes(version.to_bytes(4, "little"), "big") in (1, 2, 3):  # a small version, big-endian

@@ -120,7 +120,8 @@ class LlamaEngine:
         on_progress: ProgressCallback | None = None,
         machine: Machine | None = None,
     ) -> ModelInfo:
-        """Load the GGUF at ``path`` (unloading any current model first); raises UserError if it cannot.
+        """Load the GGUF at ``path`` in place of the current model; raises UserError if it cannot. A file found
+        unusable before anything is allocated (its header, the probe) leaves the current model loaded.
 
         Without ``options.params``, the offload planner chooses them for ``machine`` (this computer unless given;
         another only in planner tests), for up to ``options.wanted_ctx`` tokens of context. If llama.cpp then runs
@@ -133,18 +134,20 @@ class LlamaEngine:
         """
         check_run_settings(options)
         params, wanted_ctx = options.params, options.wanted_ctx
-        # The old model goes before anything of the new one is allocated: two models never share the memory.
-        self.unload()
         progress = LoadProgress(cancel, on_progress)
         progress.report(0.0)
+        # The file is judged before the model loaded now is let go: a file that is no usable model (not a GGUF, a
+        # damaged header, one llama.cpp would abort on) leaves the model that works loaded.
         header = read_gguf_header(path)  # every kind of unusable file fails here, with a clear message
         progress.check()
         # A file llama.cpp would abort on must not be loaded in this process (the window): tried in a child first.
         self._probe.check(header, backend.version(), lambda: progress.cancelled)
         chat_format = select_chat_format(header)
+        layout = model_layout(header)
+        # The old model goes before anything of the new one is allocated: two models never share the memory.
+        self.unload()
         explanation: tuple[str, ...]
         planned = params is None
-        layout = model_layout(header)
         if params is None and not layout.n_layers:
             # Not a layout Moss can size (an architecture it does not know): let llama.cpp judge the file.
             params, explanation = LoadParams(), ("Loaded with default settings: Moss cannot size this model.",)

@@ -14,10 +14,11 @@ Contract of every engine:
 * Not thread-safe: call every method from one thread (the model thread). Only the ``cancel`` events may be set
   from another thread, at any time; the engine checks them often (llama.cpp: every tensor of a load, every
   prompt chunk and every token).
-* ``load`` replaces any model loaded before (which is freed first), calls ``on_progress`` with 0.0 first and 1.0
-  once ready, never going back, and raises :class:`LoadCancelled` when ``cancel`` is set before it ends (nothing
-  of either model stays loaded then); a :class:`~app.core.errors.UserError` says what a person can do about any
-  other failure.
+* ``load`` replaces any model loaded before (which is freed before the new one takes memory), calls
+  ``on_progress`` with 0.0 first and 1.0 once ready, never going back, and raises :class:`LoadCancelled` when
+  ``cancel`` is set before it ends (nothing of the new model stays loaded then); a
+  :class:`~app.core.errors.UserError` says what a person can do about any other failure. A file found unusable
+  before the old model was freed leaves it loaded: ``info`` says which model is loaded after any failure.
 * ``generate`` calls ``on_delta`` with each piece of the reply in order; the result's ``content`` and
   ``reasoning`` are those pieces joined by kind. When ``cancel`` is set it stops within a token and returns what
   was written, ``finish_reason`` CANCELLED. The oldest turns are left out when the conversation outgrows the

@@ -84,7 +84,8 @@ class EngineWorker(QObject):
     Signals:
         load_began(request_id): the worker started on that load request (what follows belongs to it),
         load_progress(path, percent): 0..100, only when the percent changes, at most every ~50 ms,
-        model_loaded(ModelInfo), model_load_failed(path, message), model_unloaded(),
+        model_loaded(ModelInfo), model_load_failed(path, message, kept): ``kept`` is the ModelInfo of the model
+        still loaded (a file found unusable before the old model was freed) or None, model_unloaded(),
         reply_chunk(request_id, kind, text): kind is a DeltaKind's value ("content", "reasoning", "tool_call");
         coalesced,
         reply_finished(request_id, GenerationResult), reply_failed(request_id, message).
@@ -94,7 +95,7 @@ class EngineWorker(QObject):
     load_began = Signal(str)
     load_progress = Signal(str, int)
     model_loaded = Signal(object)
-    model_load_failed = Signal(str, str)
+    model_load_failed = Signal(str, str, object)
     model_unloaded = Signal()
     reply_chunk = Signal(str, str, str)
     reply_finished = Signal(str, object)
@@ -124,10 +125,10 @@ class EngineWorker(QObject):
         except LoadCancelled:
             log.info("stopped loading %s: a newer request replaced it", path)
         except UserError as exc:
-            self.model_load_failed.emit(path, exc.message)
+            self.model_load_failed.emit(path, exc.message, self._engine.info)
         except Exception as exc:
             log.exception("loading %s failed", path)
-            self.model_load_failed.emit(path, _unexpected(exc))
+            self.model_load_failed.emit(path, _unexpected(exc), self._engine.info)
         else:
             self.model_loaded.emit(info)
 
@@ -175,7 +176,8 @@ class EngineController(QObject):
 
     Signals:
         loading_started(path), load_progress(path, percent): 0..100 while it loads (see `load_percent`),
-        model_loaded(ModelInfo), model_load_failed(path, message),
+        model_loaded(ModelInfo), model_load_failed(path, message): when the file was found unusable before the
+        model in use was freed, model_loaded(that model) follows, and `model` is it again,
         reply_chunk(request_id, kind, text), reply_finished(request_id, GenerationResult),
         reply_failed(request_id, message), busy_changed(): a load or a reply started or ended (see `busy`),
         model_unloaded(): the model was freed after `unload_model` (its files may now be deleted or moved).
@@ -336,14 +338,17 @@ class EngineController(QObject):
         self.model_loaded.emit(info)
         self.busy_changed.emit()
 
-    @Slot(str, str)
-    def _on_worker_model_load_failed(self, path: str, message: str) -> None:
+    @Slot(str, str, object)
+    def _on_worker_model_load_failed(self, path: str, message: str, kept: ModelInfo | None) -> None:
         if not self._is_current_load():
             return
         self._load = None
         self._loading = None
         self._load_percent = None
+        self._model = kept  # the model that works stays when the new file was found unusable before it went
         self.model_load_failed.emit(path, message)
+        if kept is not None:
+            self.model_loaded.emit(kept)  # the window shows it again as the model in use
         self.busy_changed.emit()
 
     @Slot()

@@ -53,7 +53,7 @@ def test_reads_the_tiny_gpt_oss_header(tiny_gpt_oss: Path) -> None:
     [
         (lambda d, src: d / "missing.gguf", "Model file not found"),
         (lambda d, src: d, "is a folder"),
-        (lambda d, src: bad_models.write_not_gguf(d), "is not a GGUF model file"),
+        (lambda d, src: bad_models.write_not_gguf(d), "is not a model, although its name ends in .gguf"),
         (lambda d, src: bad_models.write_truncated(src, d), "is incomplete"),
         (lambda d, src: bad_models.write_vocab_only(d), "only a tokenizer vocabulary"),
     ],
@@ -303,3 +303,10 @@ def test_the_rewritten_model_is_accepted_unchanged(tmp_path: Path, tiny_gpt_oss:
     path = rewrite_gguf(tiny_gpt_oss, tmp_path / "same.gguf", {})
     header = read_gguf_header(path)
     assert model_layout(header).n_layers == 2 and header.tokens == read_gguf_header(tiny_gpt_oss).tokens
+
+
+def test_a_file_not_named_gguf_is_told_what_a_model_file_is(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("hello")
+    with pytest.raises(ModelFileError, match=r"notes.txt is not a GGUF model file.*files ending in \.gguf"):
+        read_gguf_header(notes)

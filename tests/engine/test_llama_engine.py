@@ -128,7 +128,7 @@ def test_tiny_gpt_oss_loads_and_generates(tiny_gpt_oss: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda d, src: bad_models.write_not_gguf(d), "is not a GGUF model file"),
+        (lambda d, src: bad_models.write_not_gguf(d), "is not a model, although its name ends in .gguf"),
         (lambda d, src: bad_models.write_truncated(src, d), "is incomplete"),
         (lambda d, src: bad_models.write_vocab_only(d), "only a tokenizer vocabulary"),
         (lambda d, src: bad_models.write_unknown_architecture(d), "architecture this version of llama.cpp"),

@@ -95,7 +95,7 @@ def test_a_bad_model_shows_an_error_and_the_app_carries_on(
     with qtbot.waitSignal(controller.model_load_failed, timeout=TIMEOUT_MS):
         window.load_model(str(broken))
     assert window.error_banner.isVisible()
-    assert broken.name in window.error_banner.text and "not a GGUF model file" in window.error_banner.text
+    assert broken.name in window.error_banner.text and "is not a model" in window.error_banner.text
     assert "No model loaded" in window.state_label.text()
     load(qtbot, window, controller, smollm2)  # a good model still loads afterwards
     assert not window.error_banner.isVisible()
@@ -154,3 +154,22 @@ def test_closing_settings_gives_the_focus_back_to_the_window(qtbot: QtBot, windo
     qtbot.waitUntil(lambda: QApplication.activeWindow() is settings)
     settings.close()
     qtbot.waitUntil(lambda: QApplication.activeWindow() is window)
+
+
+@pytest.mark.parametrize("content", [b"just some notes\n", b"<!DOCTYPE html><html>Not found</html>", b""])
+def test_opening_a_file_that_is_not_a_model_keeps_the_model_that_works(
+    qtbot: QtBot, window: MainWindow, controller: EngineController, smollm2: Path, tmp_path: Path, content: bytes
+) -> None:
+    load(qtbot, window, controller, smollm2)
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(content)
+    with qtbot.waitSignal(controller.model_load_failed, timeout=TIMEOUT_MS):
+        window.load_model(str(bad))
+    qtbot.waitUntil(lambda: controller.model is not None)
+    assert controller.model is not None and controller.model.path == str(smollm2)  # still loaded, still usable
+    text = window.error_banner.text
+    assert "bad.gguf is not a model, although its name ends in .gguf" in text
+    assert "files ending in .gguf" not in text  # its name does end in .gguf: that is not the problem
+    assert "Ready" in window.state_label.text() and "No model loaded" not in window.state_label.text()
+    with qtbot.waitSignal(controller.reply_finished, timeout=TIMEOUT_MS):
+        window.send_message("Say hello.")

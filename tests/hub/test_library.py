@@ -69,7 +69,7 @@ def test_copy_and_move_bring_the_file_into_the_models_folder(library: ModelLibra
 
 
 def test_a_broken_file_is_refused_and_nothing_is_registered(library: ModelLibrary, tmp_path: Path) -> None:
-    with pytest.raises(ModelFileError, match="not a GGUF"):
+    with pytest.raises(ModelFileError, match=r"is not a model, although its name ends in \.gguf: it holds text"):
         library.import_model(write_not_gguf(tmp_path))
     good = write_tiny_gpt_oss(tmp_path / "good.gguf")
     with pytest.raises(ModelFileError):
