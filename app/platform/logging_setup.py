@@ -85,6 +85,9 @@ def setup_logging(log_file: Path, *, verbose: bool = False) -> None:
     root.setLevel(logging.DEBUG)
     for chatty in _CHATTY:
         logging.getLogger(chatty).setLevel(logging.INFO)
+    # llama.cpp's debug lines (every tensor, every graph node: megabytes in minutes) only with --verbose; its
+    # warnings and errors, which explain a failed load, always.
+    logging.getLogger("llama.cpp").setLevel(logging.DEBUG if verbose else logging.INFO)
     try:
         log_file.parent.mkdir(parents=True, exist_ok=True)
         file_handler: logging.Handler = _QuietFileHandler(

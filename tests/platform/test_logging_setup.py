@@ -137,3 +137,23 @@ def test_fuzz_any_text_reaches_the_log_without_a_logging_error(
     assert "Logging error" not in capsys.readouterr().err
     assert log.read_text(encoding="utf-8").count("moss.fuzz") >= 2 * len(messages)
     log.unlink()
+
+
+def test_llama_cpp_debug_lines_reach_the_log_only_with_verbose(tmp_path: Path) -> None:
+    """The log grew by ~1.6 MB in ten minutes, mostly llama.cpp's debug lines: they are kept for --verbose."""
+    llama_log = logging.getLogger("llama.cpp")
+    before = llama_log.level
+    try:
+        for verbose in (False, True):
+            log = tmp_path / f"moss-{verbose}.log"
+            setup_logging(log, verbose=verbose)
+            llama_log.debug("llama_model_loader: - tensor blk.0.attn_q.weight")
+            llama_log.info("llama_context: n_ctx = 4096")
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            text = log.read_text()
+            assert "n_ctx = 4096" in text
+            assert ("tensor blk.0.attn_q.weight" in text) is verbose
+    finally:
+        setup_logging(tmp_path / "moss.log")
+        llama_log.setLevel(before)
