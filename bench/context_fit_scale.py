@@ -27,38 +27,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.core.types import LoadOptions, LoadParams, Message, Role
-from app.engine.context_fit import common_prefix, fit_to_context, reply_reserve
+from app.devtools.context_fit_reference import fit_by_trying_every_cut
+from app.engine.context_fit import fit_to_context, reply_reserve
 from app.engine.llama_engine import LlamaEngine
 from app.hub.starter import starter_model_path
 
 RenderTokens = Callable[[Sequence[Message]], list[int]]
-
-
-def fit_before(
-    messages: Sequence[Message], render_tokens: RenderTokens, n_ctx: int, reserve: int, cached: Sequence[int] = ()
-) -> tuple[list[int], int]:
-    """app.engine.context_fit.fit_to_context as it was before issue 16 (git 8996837), for comparison."""
-    limit = n_ctx - reserve
-    tokens = render_tokens(messages)
-    if len(tokens) <= limit:
-        return tokens, 0
-    system = [m for m in messages if m.role == Role.SYSTEM]
-    turns = [m for m in messages if m.role != Role.SYSTEM]
-    starts = [i for i, m in enumerate(turns) if i > 0 and m.role == Role.USER]
-    target = min(limit, int(n_ctx * 0.75))
-    best: tuple[list[int], int] | None = None
-    best_shared = -1
-    for start in starts:
-        tokens = render_tokens([*system, *turns[start:]])
-        if len(tokens) > limit:
-            continue
-        shared = common_prefix(tokens, cached)
-        if best is None or shared > best_shared or (shared == best_shared and len(tokens) <= target < len(best[0])):
-            best, best_shared = (tokens, start), shared
-        if len(tokens) <= target:
-            break
-    assert best is not None
-    return best
 
 
 def conversation(n_messages: int) -> list[Message]:
@@ -88,7 +62,7 @@ def measure(engine: LlamaEngine, n_messages: int, repeat: int) -> dict[str, obje
 
     results: dict[str, object] = {"messages": len(messages)}
     chosen = {}
-    for name, search in (("before", fit_before), ("after", fit_to_context)):
+    for name, search in (("before", fit_by_trying_every_cut), ("after", fit_to_context)):
         times = []
         for _ in range(repeat):
             engine.forget_cache()
