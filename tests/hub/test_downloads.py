@@ -279,15 +279,21 @@ def test_a_damaged_file_already_in_place_is_checked_and_downloaded_again(
     assert [r for r in hub.requests[requests:] if r.server == "cdn"] == []
 
 
-def test_a_part_larger_than_the_file_is_discarded_and_said_so(
-    hub: FakeHub, library: ModelLibrary, model_bytes: bytes
-) -> None:
+def _job_with_part(hub: FakeHub, library: ModelLibrary, part_bytes: bytes) -> ModelDownload:
+    """A download of the test model with ``part_bytes`` left in its partial file by an earlier try."""
     client = HubClient(endpoint=hub.endpoint)
     model, commit = _model(client)
     job = ModelDownload(client, model, library.models_dir, revision=commit)
     part = part_path(job.destination)
     part.parent.mkdir(parents=True)
-    part.write_bytes(model_bytes + b"\0" * 4096)
+    part.write_bytes(part_bytes)
+    return job
+
+
+def test_a_part_larger_than_the_file_is_discarded_and_said_so(
+    hub: FakeHub, library: ModelLibrary, model_bytes: bytes
+) -> None:
+    job = _job_with_part(hub, library, model_bytes + b"\0" * 4096)
     assert job.run().read_bytes() == model_bytes
     assert job.resumed_from == 0  # nothing was continued: the request started at byte 0
     assert _cdn_ranges(hub) == [""]
@@ -297,12 +303,7 @@ def test_a_part_larger_than_the_file_is_discarded_and_said_so(
 def test_a_damaged_part_is_downloaded_again_from_the_start(
     hub: FakeHub, library: ModelLibrary, model_bytes: bytes
 ) -> None:
-    client = HubClient(endpoint=hub.endpoint)
-    model, commit = _model(client)
-    job = ModelDownload(client, model, library.models_dir, revision=commit)
-    part = part_path(job.destination)
-    part.parent.mkdir(parents=True)
-    part.write_bytes(b"\xff" * 100_000)  # not the file's first bytes
+    job = _job_with_part(hub, library, b"\xff" * 100_000)  # not the file's first bytes
     assert job.run().read_bytes() == model_bytes
     assert _cdn_ranges(hub) == ["bytes=100000-", ""]
     assert job.resumed_from == 0 and any("damaged" in note for note in job.notes)
