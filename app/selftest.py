@@ -73,6 +73,19 @@ def _check_starter_model(_paths: AppPaths) -> str:
     return f"{path.name} ({header.architecture}, {header.file_size / 1e6:.0f} MB)"
 
 
+def _check_window_system(_paths: AppPaths) -> str:
+    # The real platform plugin (xcb on Linux), not the offscreen one the next check renders with: a system
+    # library it lacks stops the window from opening while everything offscreen still works.
+    from app.qt.window_system import NO_DISPLAY, check_window_system
+
+    check = check_window_system()
+    if check.problem == NO_DISPLAY:
+        raise CheckWarning(f"Qt's '{check.platform}' plugin loads, but {NO_DISPLAY[0].lower()}{NO_DISPLAY[1:]}")
+    if check.problem:
+        raise RuntimeError(check.problem)
+    return f"Qt's '{check.platform}' plugin loads"
+
+
 def _check_main_window(paths: AppPaths) -> str:
     # The window is built offscreen whatever the display: the self-test must run on headless machines.
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -106,6 +119,7 @@ CHECKS: list[tuple[str, Callable[[AppPaths], str]]] = [
     ("secret store", _check_secrets),
     ("llama.cpp backend", _check_backend),
     ("starter model", _check_starter_model),
+    ("window system", _check_window_system),
     ("main window", _check_main_window),
 ]
 

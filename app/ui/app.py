@@ -15,7 +15,7 @@ from PySide6.QtGui import QFileOpenEvent, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app import APP_NAME, __version__
-from app.core.errors import UserError
+from app.core.errors import EXIT_USER_ERROR, UserError
 from app.core.settings import Settings
 from app.engine.llama_engine import LlamaEngine
 from app.engine.load_probe import CHECKED_MODELS
@@ -26,6 +26,7 @@ from app.qt.engine_worker import EngineController
 from app.qt.logging_bridge import install_qt_log_bridge
 from app.qt.models_controller import ModelsController
 from app.qt.settings_controller import SettingsController
+from app.qt.window_system import check_window_system
 from app.storage.history import HistoryStore
 from app.ui.main_window import MainWindow
 from app.ui.resources import app_icon
@@ -132,12 +133,19 @@ class StartupProbe(QObject):
         import psutil
 
         rss_mb = psutil.Process().memory_info().rss / 2**20
-        print(json.dumps({"shown_at": time.time(), "rss_mb": round(rss_mb, 1)}), flush=True)
+        shown = {"shown_at": time.time(), "rss_mb": round(rss_mb, 1), "platform": QGuiApplication.platformName()}
+        print(json.dumps(shown), flush=True)
         QApplication.quit()
 
 
 def run_gui(paths: AppPaths, *, model_path: str | None = None) -> int:
     sys.excepthook = _log_unhandled
+    window_system = check_window_system()  # before Qt, which would abort with nothing said on a missing library
+    if window_system.problem:
+        log.error("the window cannot open: %s", window_system.problem)
+        if sys.stderr is not None:
+            print(window_system.problem, file=sys.stderr)
+        return EXIT_USER_ERROR
     install_qt_log_bridge()
     app = create_application()
     opened = FileOpenHandler(app)

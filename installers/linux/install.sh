@@ -55,6 +55,28 @@ desktop_exec_path() {
     printf '%s' "$1" | sed -e 's/[\\]/\\\\\\\\/g' -e 's/["`$]/\\\\&/g' -e 's/%/%%/g'
 }
 
+# Qt's window needs X11's xcb libraries, which a minimal or fresh Linux may lack (Moss then cannot open its
+# window; its commands still work). ldd names those the window plugin cannot find; the install goes on and says
+# what to install. Debian's package name follows the library's: libxcb-icccm.so.4 -> libxcb-icccm4.
+check_window_libraries() {
+    plugin=$prefix/Moss/_internal/PySide6/Qt/plugins/platforms/libqxcb.so
+    [ -f "$plugin" ] && command -v ldd >/dev/null 2>&1 || return 0
+    missing=$(ldd "$plugin" 2>/dev/null | awk '/=> not found/ { print $1 }' | sort -u)
+    [ -n "$missing" ] || return 0
+    packages=""
+    for library in $missing; do
+        name=$(printf '%s' "${library%%.so.*}" | tr 'A-Z' 'a-z')
+        version=${library##*.so.}
+        version=${version%%.*}
+        case $name in
+            *[0-9]) packages="$packages $name-$version" ;;
+            *) packages="$packages $name$version" ;;
+        esac
+    done
+    echo "Warning: Moss's window needs system libraries this computer lacks:" $missing
+    echo "Install them (Debian, Ubuntu, Mint: sudo apt install$packages), then check with: moss --self-test"
+}
+
 uninstall() {
     remove_app_folder
     rm -f "$prefix/moss-open" "$desktop_file" "$png_icon" "$svg_icon" "$mime_file"
@@ -95,6 +117,7 @@ install() {
         echo "Note: $bin_dir/moss already exists and is not a link to Moss; it was left as it is."
     fi
     refresh_caches
+    check_window_libraries
     echo "Moss is installed in $prefix. Open it from your applications menu, or type: moss"
     case ":$PATH:" in
         *":$bin_dir:"*) ;;

@@ -8,10 +8,14 @@ import re
 import shutil
 import stat
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.helpers.missing_library import ABSENT, compiler, write_library_needing_an_absent_one
 from tests.installers.common import INSTALLERS, _executable, _run, _version, posix_only
 
 # -- Linux: the tarball and install.sh ----------------------------------------------------------------------------
@@ -166,3 +170,20 @@ def test_install_sh_replaces_only_a_folder_that_holds_moss(tmp_path: Path) -> No
     assert result.returncode == 1
     assert "is not a Moss install" in result.stderr
     assert (prefix / "Moss" / "thesis.txt").read_text() == "keep me"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ldd and the xcb window plugin are Linux's")
+def test_install_sh_names_the_system_libraries_the_window_lacks(tmp_path: Path) -> None:
+    package = _unpacked_package(tmp_path)
+    plugin = package / "Moss" / "_internal" / "PySide6" / "Qt" / "plugins" / "platforms" / "libqxcb.so"
+    if compiler() is None:
+        pytest.skip("no C compiler to build a window plugin with a missing library")
+    env = {"HOME": str(tmp_path / "home"), "PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+    installed = _run(["sh", package / "install.sh"], env=env)
+    assert "Warning" not in installed  # the stand-in app has no window plugin: nothing to say
+
+    write_library_needing_an_absent_one(plugin)
+    installed = _run(["sh", package / "install.sh"], env=env)
+    assert f"Moss's window needs system libraries this computer lacks: {ABSENT}" in installed
+    assert "sudo apt install libmoss-absent1)" in installed
+    assert "Moss is installed in" in installed  # the command line works without them: the install goes on
