@@ -36,5 +36,9 @@ class TokenDecoder:
         return self._utf8.decode(self.piece(token))
 
     def flush(self) -> str:
-        """Whatever bytes are left at the end of the reply (an incomplete character becomes U+FFFD)."""
-        return self._utf8.decode(b"", final=True)
+        """The end of the reply. A reply cut mid-character (its token limit reached inside an emoji) leaves the
+        first bytes of a character, which are no text: they are dropped rather than shown as U+FFFD. Bytes
+        that can never be UTF-8 were already replaced, where they stood."""
+        pending, _ = self._utf8.getstate()
+        self._utf8.reset()
+        return "" if pending else self._utf8.decode(b"", final=True)

@@ -23,3 +23,19 @@ def test_decoding_token_by_token_rebuilds_the_text_without_replacement_chars(
 def test_control_tokens_decode_to_nothing(smollm2_engine: LlamaEngine) -> None:
     decoder = smollm2_engine.new_decoder()
     assert [decoder.decode(t) for t in smollm2_engine.tokenize("<|im_end|>")] == [""]
+
+
+def test_a_reply_cut_inside_a_character_ends_without_a_replacement_char(smollm2_engine: LlamaEngine) -> None:
+    tokens = smollm2_engine.tokenize(TEXT)
+    decoder = smollm2_engine.new_decoder()
+    # Stop right after a token that holds only the first bytes of a character, as a token limit can.
+    text = ""
+    for token in tokens:
+        piece = decoder.decode(token)
+        text += piece
+        if piece == "" and smollm2_engine.new_decoder().piece(token):
+            break
+    assert text and TEXT.startswith(text)
+    assert decoder.flush() == ""  # was "\ufffd"
+    # The decoder is clean for what follows: a whole character after the cut decodes as itself.
+    assert decoder.decode(smollm2_engine.tokenize("!")[0]) == "!"
