@@ -36,6 +36,11 @@ class ModelTooBigError(UserError):
     """The model cannot fit in this machine's memory, whatever the plan."""
 
 
+class NotEnoughFreeMemoryError(UserError):
+    """The model fits this machine, but not the memory free right now: after closing programs (or a moment,
+    when another program was just letting its memory go), trying again can work."""
+
+
 class HistoryError(UserError):
     """The conversation history cannot be used as asked: a newer database, a missing conversation."""
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import re
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import psutil
 
@@ -19,6 +22,11 @@ from app.engine import backend
 GIB = 1024**3
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+# Free RAM is read again a moment later when the first reading is below this share of the total: just after
+# another program (often the Moss that was running a minute ago) lets its memory go, the system may report
+# little free for a second or two. The better reading is kept.
+RECHECK_BELOW = 0.25
+RECHECK_AFTER_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,19 +67,35 @@ def simulated_machine(vram: int | None, ram: int, *, unified: bool = False) -> M
     return Machine(None, 0, 0, ram, ram, simulated=True)
 
 
+def read_ram(
+    read: Callable[[], Any] = psutil.virtual_memory, wait: Callable[[float], None] = time.sleep
+) -> tuple[int, int]:
+    """Total and free system RAM, in bytes. Free is psutil's ``available``: memory no program holds plus what
+    the system can reclaim at once (the file cache on Linux, the standby list on Windows). A low reading is
+    taken again after RECHECK_AFTER_S and the better one kept, so that a passing low does not refuse a model.
+    ``read`` and ``wait`` are psutil's reading and a pause (tests pass their own)."""
+    memory = read()
+    total, free = int(memory.total), int(memory.available)
+    if free < total * RECHECK_BELOW:
+        wait(RECHECK_AFTER_S)
+        free = max(free, int(read().available))
+    return total, free
+
+
 def probe_machine() -> Machine:
-    """This computer, as llama.cpp sees it: its GPU with the most free memory, and free system RAM."""
-    memory = psutil.virtual_memory()
+    """This computer, as llama.cpp sees it: its GPU with the most free memory, and free system RAM (see
+    read_ram). Takes up to half a second when RAM looks short: call it off the GUI thread."""
+    ram_total, ram_free = read_ram()
     gpus = [d for d in backend.list_devices() if d.kind in ("gpu", "igpu")]
     if not gpus:
-        return Machine(None, 0, 0, memory.total, memory.available)
+        return Machine(None, 0, 0, ram_total, ram_free)
     best = max(gpus, key=lambda d: d.free_bytes)
     unified = sys.platform == "darwin" and best.name.upper().startswith(("METAL", "MTL"))
     return Machine(
         best.description or best.name,
         best.total_bytes,
         best.free_bytes,
-        memory.total,
-        memory.available,
+        ram_total,
+        ram_free,
         unified=unified,
     )

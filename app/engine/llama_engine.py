@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.errors import ModelTooBigError, UserError
+from app.core.errors import ModelTooBigError, NotEnoughFreeMemoryError, UserError
 from app.core.types import (
     FinishReason,
     GenerationParams,
@@ -56,7 +56,7 @@ from app.engine.loading import (
 )
 from app.engine.model_layout import model_layout
 from app.engine.plain_text import PlainTokenizer
-from app.engine.planner import plan
+from app.engine.planner import Verdict, decision_line, plan
 from app.engine.protocol import DeltaCallback, LoadCancelled, ProgressCallback
 from app.engine.reply import ReplyCollector
 
@@ -71,10 +71,14 @@ PART_CACHE_SIZE = 1024
 class LlamaEngine:
     """The Engine on llama.cpp: owns at most one loaded model. Call every method from the same thread."""
 
-    def __init__(self, *, checked_models: Path | None = None) -> None:
+    def __init__(
+        self, *, checked_models: Path | None = None, machine_probe: Callable[[], Machine] = probe_machine
+    ) -> None:
         """``checked_models``: a folder that remembers the model files llama.cpp has read safely in a child
-        process (app.engine.load_probe), so each is probed once; None remembers them for this process only."""
+        process (app.engine.load_probe), so each is probed once; None remembers them for this process only.
+        ``machine_probe`` reads this computer's memory before each planned load (tests give their own)."""
         self._probe = LoadProbe(checked_models)
+        self._machine_probe = machine_probe
         self._llm: Any = None
         self._format: ChatFormat | None = None
         self._info: ModelInfo | None = None
@@ -152,10 +156,12 @@ class LlamaEngine:
             # Not a layout Moss can size (an architecture it does not know): let llama.cpp judge the file.
             params, explanation = LoadParams(), ("Loaded with default settings: Moss cannot size this model.",)
         elif params is None:
-            machine = machine or probe_machine()
+            machine = machine or self._machine_probe()
             chosen = plan(layout, machine, wanted_ctx=wanted_ctx)
+            log.info("%s", decision_line(header.path.name, machine, chosen))
             if not chosen.fits:
-                raise ModelTooBigError(chosen.reasons[0])
+                refused = NotEnoughFreeMemoryError if chosen.verdict is Verdict.BUSY else ModelTooBigError
+                raise refused(chosen.reasons[0])
             params, explanation = load_params_for(chosen), chosen.reasons
         else:
             layers = "all" if params.n_gpu_layers < 0 else str(params.n_gpu_layers)

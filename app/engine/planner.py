@@ -8,6 +8,11 @@ Preferences, in order: a context of at least 8k; a KV cache that never forces a 
 a short sliding-window cache only when nothing else fits); everything on the GPU, else as few expert layers
 in RAM (MoE) or layers on the CPU (dense) as needed; then the longest context up to the cap. Headroom is
 left for the graphics driver and desktop on the GPU, and for the system and the app in RAM.
+
+Free memory is a moment's reading, so it decides less than it seems: a model that needs a small part of the
+computer's RAM (SMALL_MODEL_SHARE) is never refused for memory in use right now, and a refusal says whether
+the model could load once memory is freed (``Verdict.BUSY``: worth trying again) or never on this computer
+(``Verdict.TOO_BIG``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from app.engine.hardware import GIB, Machine
@@ -27,6 +33,16 @@ N_UBATCH = 512
 # ggml type ids (llama.cpp) and bytes per KV element
 GGML_F16, GGML_Q8_0 = 1, 8
 _KV_TYPES = {"f16": (GGML_F16, 2.0), "q8_0": (GGML_Q8_0, 34 / 32)}
+# A model whose RAM need is at most this share of the computer's RAM loads whatever free memory reads now: it
+# is a small part of the machine, and a low reading is most often a passing one (another program just quit).
+SMALL_MODEL_SHARE = 0.25
+
+
+class Verdict(StrEnum):
+    FITS = "fits"  # fits the memory free now
+    FITS_SMALL = "fits_small"  # free memory reads low, but the model is small for this computer: it loads
+    BUSY = "busy"  # fits this computer, not the memory free right now: free some and try again
+    TOO_BIG = "too_big"  # does not fit this computer even with all of its memory free
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +59,12 @@ class Plan:
     vram_bytes: int
     ram_bytes: int
     reasons: tuple[str, ...] = field(default=())
+    verdict: Verdict = Verdict.FITS
 
     def to_json(self) -> dict[str, Any]:
         return {
             "fits": self.fits,
+            "verdict": str(self.verdict),
             "n_layers": self.n_layers,
             "n_gpu_layers": self.n_gpu_layers,
             "n_cpu_moe": self.n_cpu_moe,
@@ -86,9 +104,34 @@ def gpu_headroom(machine: Machine) -> int:
 
 
 def ram_headroom(machine: Machine) -> int:
-    """Left free in RAM for the system and Moss itself (more on unified memory: macOS shares it with the GPU)."""
+    """Left free in RAM for the system and Moss itself: a tenth of it (a fifth on unified memory: macOS shares
+    it with the GPU), and at least 2 GiB, or a quarter of a computer with less than 8 GiB (2 GiB of 4 would
+    leave a small model no room, and SMALL_MODEL_SHARE must stay within what a plan may use)."""
     share = 0.2 if machine.unified else 0.1
-    return max(2 * GIB, int(machine.ram_total * share))
+    return max(min(2 * GIB, int(machine.ram_total * SMALL_MODEL_SHARE)), int(machine.ram_total * share))
+
+
+@dataclass(frozen=True, slots=True)
+class _Budget:
+    """The bytes a plan may take in RAM and on the GPU."""
+
+    ram: int
+    gpu: int
+
+    @classmethod
+    def free_now(cls, machine: Machine) -> _Budget:
+        return cls(machine.ram_free - ram_headroom(machine), machine.gpu_free - gpu_headroom(machine))
+
+    @classmethod
+    def small_model(cls, machine: Machine) -> _Budget:
+        """What a model small for this computer may take in RAM whatever is free now (SMALL_MODEL_SHARE)."""
+        now = cls.free_now(machine)
+        return cls(max(now.ram, int(machine.ram_total * SMALL_MODEL_SHARE)), now.gpu)
+
+    @classmethod
+    def all_free(cls, machine: Machine) -> _Budget:
+        """The budget if every byte were free: what decides whether a model can ever load here."""
+        return cls(machine.ram_total - ram_headroom(machine), machine.gpu_total - gpu_headroom(machine))
 
 
 def activation_buffer(layout: ModelLayout, n_ubatch: int = N_UBATCH) -> int:
@@ -164,14 +207,13 @@ def _candidate(
     return _Candidate(n_ctx, kv, swa_full, gpu_layers, cpu_moe, vram, ram)
 
 
-def _fits(c: _Candidate, machine: Machine) -> bool:
-    ram_budget = machine.ram_free - ram_headroom(machine)
+def _fits(c: _Candidate, machine: Machine, budget: _Budget) -> bool:
     if machine.gpu_name is None:
-        return c.vram == 0 and c.ram <= ram_budget
-    gpu_ok = c.vram <= machine.gpu_free - gpu_headroom(machine)
+        return c.vram == 0 and c.ram <= budget.ram
+    gpu_ok = c.vram == 0 or c.vram <= budget.gpu  # nothing on a GPU whose memory is all taken still runs
     if machine.unified:  # one pool: GPU and CPU parts share RAM
-        return gpu_ok and c.vram + c.ram <= ram_budget
-    return gpu_ok and c.ram <= ram_budget
+        return gpu_ok and c.vram + c.ram <= budget.ram
+    return gpu_ok and c.ram <= budget.ram
 
 
 def _contexts(layout: ModelLayout, wanted: int | None, cap: int) -> list[int]:
@@ -201,9 +243,10 @@ def _offloads(layout: ModelLayout) -> Iterator[tuple[int, int]]:
         yield gpu_layers, n if layout.is_moe else 0  # MoE: once layers leave the GPU, every expert is in RAM
 
 
-def _search(layout: ModelLayout, machine: Machine, contexts: list[int]) -> _Candidate | None:
-    """The first configuration that fits, in order of preference: the KV options that cost no re-reading
-    first; within them everything on the GPU before anything moves off it; then the longest context."""
+def _search(layout: ModelLayout, machine: Machine, budget: _Budget, contexts: list[int]) -> _Candidate | None:
+    """The first configuration within ``budget``, in order of preference: the KV options that cost no
+    re-reading first; within them everything on the GPU before anything moves off it; then the longest
+    context."""
     n = layout.n_layers
     sums = _Sums.of(layout)
     if machine.gpu_name is None:
@@ -216,7 +259,7 @@ def _search(layout: ModelLayout, machine: Machine, contexts: list[int]) -> _Cand
                 for kv, swa_full in group:
                     for gpu_layers, cpu_moe in options:
                         c = _candidate(layout, sums, n_ctx, kv, swa_full, gpu_layers, cpu_moe)
-                        if _fits(c, machine):
+                        if _fits(c, machine, budget):
                             return c
     return None
 
@@ -230,20 +273,28 @@ def plan(
     when nothing else fits."""
     contexts = _contexts(layout, wanted_ctx, cap)
     floor = min(PREFERRED_MIN_CONTEXT, contexts[0])
-    chosen = _search(layout, machine, [c for c in contexts if c >= floor]) or _search(
-        layout, machine, [c for c in contexts if c < floor]
-    )
+
+    def best(budget: _Budget) -> _Candidate | None:
+        preferred = _search(layout, machine, budget, [c for c in contexts if c >= floor])
+        return preferred or _search(layout, machine, budget, [c for c in contexts if c < floor])
+
+    now, small = _Budget.free_now(machine), _Budget.small_model(machine)
+    chosen = best(now)
     if chosen is not None:
-        return _explain(layout, machine, chosen, contexts[0])
+        return _explain(layout, machine, chosen, contexts[0], Verdict.FITS)
+    chosen = best(small) if small != now else None
+    if chosen is not None:
+        return _explain(layout, machine, chosen, contexts[0], Verdict.FITS_SMALL)
     smallest = _candidate(layout, _Sums.of(layout), contexts[-1], "q8_0", not layout.sliding_window, 0, 0)
-    return _no_fit(layout, machine, smallest)
+    verdict = Verdict.BUSY if best(_Budget.all_free(machine)) is not None else Verdict.TOO_BIG
+    return _no_fit(layout, machine, smallest, verdict)
 
 
 def _gb(n: int) -> str:
-    return f"{n / 1e9:.1f} GB"
+    return f"{max(n, 0) / 1e9:.1f} GB"
 
 
-def _explain(layout: ModelLayout, machine: Machine, c: _Candidate, top_ctx: int) -> Plan:
+def _explain(layout: ModelLayout, machine: Machine, c: _Candidate, top_ctx: int, verdict: Verdict) -> Plan:
     n = layout.n_layers
     reasons = []
     where = machine.gpu_name or "the CPU"
@@ -271,6 +322,13 @@ def _explain(layout: ModelLayout, machine: Machine, c: _Candidate, top_ctx: int)
             f"{c.gpu_layers} of {n} layers on your {where} ({_gb(machine.gpu_free)} free), the rest on the CPU; "
             f"{c.n_ctx:,}-token context."
         )
+    if verdict is Verdict.FITS_SMALL:
+        need = c.ram + c.vram if machine.unified or machine.gpu_name is None else c.ram
+        reasons.append(
+            f"Only {_gb(machine.ram_free)} of RAM is free right now, but this model needs about {_gb(need)} of it, "
+            f"a small part of this computer's {_gb(machine.ram_total)}, so Moss loads it anyway. If it runs "
+            "slowly, close some programs."
+        )
     if machine.unified:
         reasons.append("Apple Silicon: the GPU shares system memory, so the whole model must fit in RAM once.")
     if c.kv == "q8_0":
@@ -294,23 +352,33 @@ def _explain(layout: ModelLayout, machine: Machine, c: _Candidate, top_ctx: int)
         vram_bytes=c.vram,
         ram_bytes=c.ram,
         reasons=tuple(reasons),
+        verdict=verdict,
     )
 
 
-def _no_fit(layout: ModelLayout, machine: Machine, smallest: _Candidate) -> Plan:
+def _no_fit(layout: ModelLayout, machine: Machine, smallest: _Candidate, verdict: Verdict) -> Plan:
     need = smallest.ram + smallest.vram
-    have = machine.ram_free - ram_headroom(machine)
-    if machine.gpu_name and not machine.unified:
-        have += machine.gpu_free - gpu_headroom(machine)
-    memory = (
-        f"{_gb(machine.ram_free)} of RAM"
-        if machine.gpu_name is None or machine.unified
-        else f"{_gb(machine.gpu_free)} of GPU memory and {_gb(machine.ram_free)} of RAM"
-    )
-    reason = (
-        f"This model does not fit: even with a {smallest.n_ctx:,}-token context it needs about {_gb(need)}, "
-        f"and this machine has {memory} free (about {_gb(max(have, 0))} usable). Choose a smaller model."
-    )
+    gpu = machine.gpu_name is not None and not machine.unified  # a GPU with memory of its own
+    if verdict is Verdict.BUSY:
+        free = f"{_gb(machine.ram_free)} of RAM" + (f" and {_gb(machine.gpu_free)} of GPU memory" if gpu else "")
+        kept = f"{_gb(ram_headroom(machine))} of RAM" + (
+            f" and {_gb(gpu_headroom(machine))} of GPU memory" if gpu else ""
+        )
+        reason = (
+            f"Not enough memory is free right now to load this model: even with a {smallest.n_ctx:,}-token "
+            f"context it needs about {_gb(need)}, and {free} {'are' if gpu else 'is'} free (Moss keeps {kept} "
+            "free for the system). Close some programs, then try again."
+        )
+    else:
+        has = f"{_gb(machine.ram_total)} of RAM" + (f" and {_gb(machine.gpu_total)} of GPU memory" if gpu else "")
+        kept = f"{_gb(ram_headroom(machine))} of RAM" + (
+            f" and {_gb(gpu_headroom(machine))} of GPU memory" if gpu else ""
+        )
+        reason = (
+            f"This model does not fit this computer: even with a {smallest.n_ctx:,}-token context it needs about "
+            f"{_gb(need)}, and this computer has {has} in all, of which Moss keeps {kept} free for the system. "
+            "Choose a smaller model."
+        )
     return Plan(
         fits=False,
         n_layers=layout.n_layers,
@@ -324,4 +392,18 @@ def _no_fit(layout: ModelLayout, machine: Machine, smallest: _Candidate) -> Plan
         vram_bytes=0,
         ram_bytes=need,
         reasons=(reason,),
+        verdict=verdict,
+    )
+
+
+def decision_line(model: str, machine: Machine, chosen: Plan) -> str:
+    """The planner's decision for ``model`` in one line, with the figures it used, for the log."""
+    usable = _Budget.free_now(machine).ram
+    gpu = (
+        f"{machine.gpu_name} ({_gb(machine.gpu_free)} free of {_gb(machine.gpu_total)})" if machine.gpu_name else "none"
+    )
+    return (
+        f"plan for {model}: {chosen.verdict}; needs {_gb(chosen.ram_bytes)} RAM + {_gb(chosen.vram_bytes)} GPU "
+        f"({chosen.n_ctx:,}-token context, {chosen.n_gpu_layers}/{chosen.n_layers} layers on the GPU); RAM "
+        f"{_gb(machine.ram_total)} total, {_gb(machine.ram_free)} free, {_gb(usable)} usable; GPU {gpu}"
     )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
-from app.core.errors import UserError
+from app.core.errors import NotEnoughFreeMemoryError, UserError
 from app.core.types import Delta, DeltaKind, GenerationParams, GenerationResult, LoadOptions, Message, ModelInfo
 from app.engine.protocol import Engine, LoadCancelled
 
@@ -84,8 +84,9 @@ class EngineWorker(QObject):
     Signals:
         load_began(request_id): the worker started on that load request (what follows belongs to it),
         load_progress(path, percent): 0..100, only when the percent changes, at most every ~50 ms,
-        model_loaded(ModelInfo), model_load_failed(path, message, kept): ``kept`` is the ModelInfo of the model
-        still loaded (a file found unusable before the old model was freed) or None, model_unloaded(),
+        model_loaded(ModelInfo), model_load_failed(path, message, kept, retryable): ``kept`` is the ModelInfo of
+        the model still loaded (a file found unusable before the old model was freed) or None; ``retryable``:
+        refused only for memory in use right now (trying again may work), model_unloaded(),
         reply_chunk(request_id, kind, text): kind is a DeltaKind's value ("content", "reasoning", "tool_call");
         coalesced,
         reply_finished(request_id, GenerationResult), reply_failed(request_id, message).
@@ -95,7 +96,7 @@ class EngineWorker(QObject):
     load_began = Signal(str)
     load_progress = Signal(str, int)
     model_loaded = Signal(object)
-    model_load_failed = Signal(str, str, object)
+    model_load_failed = Signal(str, str, object, bool)
     model_unloaded = Signal()
     reply_chunk = Signal(str, str, str)
     reply_finished = Signal(str, object)
@@ -125,10 +126,11 @@ class EngineWorker(QObject):
         except LoadCancelled:
             log.info("stopped loading %s: a newer request replaced it", path)
         except UserError as exc:
-            self.model_load_failed.emit(path, exc.message, self._engine.info)
+            retryable = isinstance(exc, NotEnoughFreeMemoryError)
+            self.model_load_failed.emit(path, exc.message, self._engine.info, retryable)
         except Exception as exc:
             log.exception("loading %s failed", path)
-            self.model_load_failed.emit(path, _unexpected(exc), self._engine.info)
+            self.model_load_failed.emit(path, _unexpected(exc), self._engine.info, False)
         else:
             self.model_loaded.emit(info)
 
@@ -177,7 +179,8 @@ class EngineController(QObject):
     Signals:
         loading_started(path), load_progress(path, percent): 0..100 while it loads (see `load_percent`),
         model_loaded(ModelInfo), model_load_failed(path, message): when the file was found unusable before the
-        model in use was freed, model_loaded(that model) follows, and `model` is it again,
+        model in use was freed, model_loaded(that model) follows, and `model` is it again; `load_retryable`
+        says whether trying again may work,
         reply_chunk(request_id, kind, text), reply_finished(request_id, GenerationResult),
         reply_failed(request_id, message), busy_changed(): a load or a reply started or ended (see `busy`),
         model_unloaded(): the model was freed after `unload_model` (its files may now be deleted or moved).
@@ -223,6 +226,7 @@ class EngineController(QObject):
         self._load: LoadRequest | None = None  # the load asked for last, until it ends
         self._worker_load = ""  # the id of the load request the worker is on (its signals are about that one)
         self._load_percent: int | None = None
+        self._load_retryable = False
         self._active: ReplyRequest | None = None
 
     # -- state --------------------------------------------------------------------------------------------
@@ -239,6 +243,12 @@ class EngineController(QObject):
     def load_percent(self) -> int | None:
         """How far the current load has come, 0..100; None when no model is loading."""
         return self._load_percent
+
+    @property
+    def load_retryable(self) -> bool:
+        """Whether the last load failed only for memory in use at that moment, so that trying again may work
+        (False while loading and after a load that worked or could never work)."""
+        return self._load_retryable
 
     @property
     def generating(self) -> bool:
@@ -258,6 +268,7 @@ class EngineController(QObject):
         self.stop()
         self._cancel_load()
         request = LoadRequest(options)
+        self._load_retryable = False
         self._load = request
         self._loading = path
         self._load_percent = 0
@@ -338,10 +349,11 @@ class EngineController(QObject):
         self.model_loaded.emit(info)
         self.busy_changed.emit()
 
-    @Slot(str, str, object)
-    def _on_worker_model_load_failed(self, path: str, message: str, kept: ModelInfo | None) -> None:
+    @Slot(str, str, object, bool)
+    def _on_worker_model_load_failed(self, path: str, message: str, kept: ModelInfo | None, retryable: bool) -> None:
         if not self._is_current_load():
             return
+        self._load_retryable = retryable
         self._load = None
         self._loading = None
         self._load_percent = None

@@ -41,6 +41,10 @@ from app.ui.models.status_bar import ModelStatusBar
 from app.ui.settings.window import SettingsWindow
 from app.ui.sidebar import Sidebar
 
+# The chat keeps room for a few messages however small the window is made: the window's minimum is then about
+# 720×430 at 9 pt (wider and taller with larger text), and 800×500 fits with a notice above the chat.
+MIN_CHAT_HEIGHT = 240
+
 
 class MainWindow(QMainWindow):
     def __init__(
@@ -61,6 +65,7 @@ class MainWindow(QMainWindow):
         self._settings = settings  # their one owner: read when needed, changed through it
         self._starter_model = starter_model
         self._context_used = 0  # tokens the model saw in this chat's last turn (prompt and reply)
+        self._failed_load = ""  # the model whose load failed last: what the error banner's Retry loads
         self._draft_effort = self._default_effort()
         self._tasks = TaskRunner(self)
         self.setWindowTitle("Moss")
@@ -107,6 +112,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.settings_button)
         self.demo_banner = DemoBanner(can_download=self._models is not None)
         self.error_banner = Banner("errorBanner")
+        self.error_banner.add_action("retry", "Retry", optional=True)  # a load refused for memory in use now
         self.history_banner = Banner("errorBanner")  # notices about the history (HistoryController.show_notices)
         self.undo_banner = Banner("banner")
         self.notice_banner = Banner("banner")
@@ -130,6 +136,7 @@ class MainWindow(QMainWindow):
         for banner in (self.demo_banner, self.history_banner, self.error_banner, self.undo_banner, self.notice_banner):
             column.addWidget(banner)
         self.chat_area = ChatArea(self.chat_view, self._tasks, self._models)
+        self.chat_area.setMinimumHeight(MIN_CHAT_HEIGHT)  # the window's minimum height follows from it
         column.addWidget(self.chat_area, 1)
         column.addWidget(self.context_banner)
         column.addWidget(self.edit_hint)
@@ -167,6 +174,7 @@ class MainWindow(QMainWindow):
         self.chat_area.open_file_requested.connect(self.model_picker.open_file_dialog)
         self.run_settings_button.clicked.connect(self.open_run_settings)
         self.demo_banner.action_triggered.connect(self._on_banner_action)
+        self.error_banner.action_triggered.connect(lambda _name: self.load_model(self._failed_load))
         self.demo_banner.link_activated.connect(self._open_link)
         self.demo_banner.dismissed.connect(lambda: self._settings.update(demo_notice_dismissed=True))
         self.composer.submitted.connect(self.send_message)
@@ -292,7 +300,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_model_load_failed(self, path: str, message: str) -> None:
-        self.show_error(message)
+        self._failed_load = path
+        self.error_banner.show_message(html.escape(message), ["retry"] if self._controller.load_retryable else [])
         self._refresh_models()
         self._update_state()
 
