@@ -11,6 +11,7 @@ import os
 import tempfile
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from app.platform.paths import AppPaths
 from app.platform.secrets import open_secret_store
@@ -73,6 +74,22 @@ def _check_starter_model(_paths: AppPaths) -> str:
     return f"{path.name} ({header.architecture}, {header.file_size / 1e6:.0f} MB)"
 
 
+def _check_python_tool(paths: AppPaths) -> str:
+    # gpt-oss's python tool runs in a child process (the packaged app starts itself as that child).
+    from app.tools.python_sandbox import PythonLimits, PythonSandbox
+
+    with tempfile.TemporaryDirectory(dir=paths.cache, prefix="self-test-python-") as folder:
+        sandbox = PythonSandbox(Path(folder), PythonLimits(timeout_s=60))
+        try:
+            result = sandbox.run("6 * 7")
+        finally:
+            sandbox.close()
+    if result.output != "42\n":
+        raise RuntimeError(f"6 * 7 gave {result.output!r}")
+    assert sandbox.confinement is not None
+    return f"runs code; {sandbox.confinement.describe()}"
+
+
 def _check_window_system(_paths: AppPaths) -> str:
     # The real platform plugin (xcb on Linux), not the offscreen one the next check renders with: a system
     # library it lacks stops the window from opening while everything offscreen still works.
@@ -119,6 +136,7 @@ CHECKS: list[tuple[str, Callable[[AppPaths], str]]] = [
     ("secret store", _check_secrets),
     ("llama.cpp backend", _check_backend),
     ("starter model", _check_starter_model),
+    ("python tool", _check_python_tool),
     ("window system", _check_window_system),
     ("main window", _check_main_window),
 ]

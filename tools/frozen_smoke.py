@@ -7,7 +7,7 @@ offscreen, in a throwaway folder, with nothing from this checkout or .venv on it
 
 - the build: ``dist/Moss/moss`` exists, llama.cpp's libraries are in it, and the modules that are imported
   by name at run time (keyring's backends, pygments' lexers and styles) were collected;
-- ``moss --version`` and ``moss --self-test`` (folders, settings, keychain, llama.cpp, starter model, window);
+- ``moss --version`` and ``moss --self-test`` (folders, settings, keychain, llama.cpp, starter model, python tool, window);
 - ``moss chat`` on the tiny gpt-oss model (tests/helpers/tiny_gpt_oss.py writes it) and on the bundled
   SmolLM2, which must answer "Paris";
 - ``moss screenshots DIR --theme light``: the whole window, Markdown included; the pictures must not be blank
@@ -182,7 +182,7 @@ def check_version(app: Frozen) -> list[float]:
 
 def check_self_test(app: Frozen, starter: Path | None) -> float:
     out, seconds = app.ok("--self-test")
-    for line in ("ok    llama.cpp backend", "ok    main window", "self-test passed"):
+    for line in ("ok    llama.cpp backend", "ok    python tool", "ok    main window", "self-test passed"):
         check(line in out, f"`moss --self-test` did not say {line!r}:\n{out}")
     if starter is not None:
         check("ok    starter model" in out, f"the self-test did not find the bundled starter model:\n{out}")

@@ -141,7 +141,7 @@ def test_self_test_passes(tmp_path: Path) -> None:
     checks = {line.split(":")[0].split(maxsplit=1)[1]: line.split()[0] for line in lines[:-1]}
     assert checks == {
         "folders": "ok", "settings": "ok", "secret store": "warn", "llama.cpp backend": "ok",
-        "starter model": "ok", "main window": "ok",
+        "starter model": "ok", "python tool": "ok", "window system": "ok", "main window": "ok",
     }  # fmt: skip
     assert "CPU" in result.stdout
     assert lines[-1] == "self-test passed"
