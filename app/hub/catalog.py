@@ -94,6 +94,7 @@ class CatalogRow:
     checked: str  # when the Hub was last asked, ISO time; "" if never
     problem: str = ""  # why the row is incomplete (offline, no access…)
     commit: str = ""  # the repository's commit the files came from (downloads pin it)
+    offline: bool = False  # the Hub could not be reached (or was too slow) for this row: it shows the cache
 
     @property
     def size(self) -> int:
@@ -163,7 +164,7 @@ class CatalogCache:
 
     def fit(self, key: str) -> Fit | None:
         item = self._data["fits"].get(key)
-        return Fit(bool(item["fits"]), str(item["summary"])) if isinstance(item, dict) else None
+        return Fit.from_json(item) if isinstance(item, dict) else None
 
     def put_fit(self, key: str, fit: Fit) -> None:
         self._data["fits"][key] = fit.to_json()
@@ -181,7 +182,11 @@ def remote_fit(client: HubClient, model: RemoteModel, commit: str, machine: Mach
     if known is not None:
         return known
     url = client.file_url(model.repo_id, model.first.path, revision=commit)
-    header, fetched = read_remote_gguf_header(url, headers=client.auth_headers())
+    header, fetched = client.bounded(
+        lambda: read_remote_gguf_header(url, headers=client.auth_headers()),
+        what=f"read the header of {model.name}",
+        repo_id=model.repo_id,
+    )
     log.info("read the header of %s (%d bytes) to plan it", model.spec, fetched)
     fit = fit_of(header, machine)
     cache.put_fit(key, fit)
@@ -192,7 +197,10 @@ def catalog_rows(
     client: HubClient, cache: CatalogCache, machine: Machine | None, *, online: bool = True
 ) -> list[CatalogRow]:
     """The catalog with what the Hub says now (or, offline, said last), one row per entry. Blocking: run it
-    off the GUI thread. A network failure is recorded once per row, not raised."""
+    off the GUI thread. A network failure is recorded once per row, not raised. All the requests together
+    take at most ``client.timeout_s``: once the Hub is found unreachable or slow, the rest of the rows show
+    what was cached."""
+    client = client.sharing_deadline()
     rows = []
     offline_problem = ""
     for entry in CATALOG:
@@ -201,7 +209,7 @@ def catalog_rows(
         listing, checked = cached if cached else (None, "")
         if online and not offline_problem:
             try:
-                listing = client.listing(entry.repo_id)
+                listing = client.listing(entry.repo_id, purpose="check the recommended gpt-oss models")
                 checked = cache.put_listing(listing)
             except HubOfflineError as exc:
                 offline_problem = problem = str(exc)  # stop asking: one line, not one per entry
@@ -218,8 +226,11 @@ def catalog_rows(
                     if online and not offline_problem
                     else cache.fit(f"{model.repo_id}/{listing.commit}/{model.first.path}|{machine_key(machine)}")
                 )
+            except HubOfflineError as exc:
+                offline_problem = problem = problem or str(exc)
             except UserError as exc:
                 problem = problem or str(exc)
-        rows.append(CatalogRow(entry, model, fit, checked, problem, listing.commit if listing else ""))
+        commit = listing.commit if listing else ""
+        rows.append(CatalogRow(entry, model, fit, checked, problem, commit, offline=bool(offline_problem)))
     cache.save()
     return rows

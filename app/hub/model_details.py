@@ -14,10 +14,11 @@ from typing import Any
 from gguf import GGMLQuantizationType, LlamaFileType
 
 from app.core.errors import UserError
+from app.core.units import format_size
 from app.engine.gguf_header import GGUFHeader, read_gguf_header
 from app.engine.hardware import Machine
-from app.engine.model_layout import model_layout
-from app.engine.planner import plan
+from app.engine.model_layout import ModelLayout, model_layout
+from app.engine.planner import DEFAULT_CONTEXT_CAP, Plan, plan
 from app.hub.library import InstalledModel
 from app.hub.repo_files import quantization_of
 
@@ -48,13 +49,62 @@ class ModelDetails:
 
 @dataclass(frozen=True, slots=True)
 class Fit:
-    """Whether a model runs on this machine, and the plan in one line."""
+    """Whether a model runs on this machine, and the plan in one line.
+
+    ``n_ctx`` is the context the plan gives, ``full_ctx`` the one it would have liked (the model's, up to the
+    planner's cap), ``needed_bytes`` the memory the smallest plan needs when it does not fit; 0 where not
+    known (a verdict cached by an older Moss). ``known`` is False when the planner has no figures for the
+    model's architecture."""
 
     fits: bool
     summary: str
+    n_ctx: int = 0
+    full_ctx: int = 0
+    needed_bytes: int = 0
+    known: bool = True
+
+    @property
+    def label(self) -> str:
+        """The verdict in a few words, for a table cell: yes, with a shorter context, no: needs 14 GB."""
+        if not self.known:
+            return "unknown: no figures for this kind of model"
+        if not self.fits:
+            return f"no: needs {format_size(self.needed_bytes)}" if self.needed_bytes else "no: too big"
+        if self.n_ctx and self.full_ctx and self.n_ctx < self.full_ctx:
+            return "with a shorter context"
+        return "yes"
 
     def to_json(self) -> dict[str, Any]:
-        return {"fits": self.fits, "summary": self.summary}
+        return {
+            "fits": self.fits,
+            "summary": self.summary,
+            "n_ctx": self.n_ctx,
+            "full_ctx": self.full_ctx,
+            "needed_bytes": self.needed_bytes,
+            "known": self.known,
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Fit:
+        def number(key: str) -> int:
+            value = raw.get(key)
+            return value if isinstance(value, int) and value >= 0 else 0
+
+        return cls(
+            bool(raw.get("fits")),
+            str(raw.get("summary") or ""),
+            number("n_ctx"),
+            number("full_ctx"),
+            number("needed_bytes"),
+            raw.get("known") is not False,
+        )
+
+
+def fit_of_plan(chosen: Plan, layout: ModelLayout) -> Fit:
+    """The planner's verdict on ``layout`` as a :class:`Fit`."""
+    full_ctx = min(layout.n_ctx_train or DEFAULT_CONTEXT_CAP, DEFAULT_CONTEXT_CAP)
+    needed = 0 if chosen.fits else chosen.ram_bytes + chosen.vram_bytes
+    return Fit(chosen.fits, chosen.summary(), chosen.n_ctx, full_ctx, needed)
 
 
 def details_of(header: GGUFHeader) -> ModelDetails:
@@ -111,9 +161,8 @@ def fit_of(header: GGUFHeader, machine: Machine) -> Fit:
     try:
         layout = model_layout(header)
     except Exception as exc:  # an architecture the planner has no figures for
-        return Fit(True, f"Fit unknown: {exc}")
-    chosen = plan(layout, machine)
-    return Fit(chosen.fits, chosen.summary())
+        return Fit(True, f"Moss cannot tell whether it fits: {exc}", known=False)
+    return fit_of_plan(plan(layout, machine), layout)
 
 
 def short_path(path: Path) -> str:

@@ -9,6 +9,7 @@ exactly as it would on the downloaded file.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cache
@@ -19,7 +20,8 @@ from app.core.units import format_size
 from app.engine.hardware import GIB, Machine
 from app.engine.model_layout import ModelLayout
 from app.engine.planner import PREFERRED_MIN_CONTEXT, Plan, plan
-from app.hub.catalog import CATALOG, CatalogEntry
+from app.hub.catalog import CATALOG, CatalogEntry, CatalogRow
+from app.hub.model_details import Fit, fit_of_plan
 
 # gpt-oss, both sizes (OpenAI's model card and config.json; the GGUF keys the replicas carry).
 _N_VOCAB = 201088
@@ -169,3 +171,22 @@ def describe_machine(machine: Machine) -> str:
     if machine.unified:
         return f"This computer: {machine.gpu_name}, {_gib_text(machine.ram_total)} of unified memory"
     return f"This computer: {machine.gpu_name} {_gib_text(machine.gpu_total)}, {_gib_text(machine.ram_total)} RAM"
+
+
+def builtin_fit(entry: CatalogEntry, machine: Machine) -> Fit | None:
+    """Whether ``entry`` runs here, planned from the built-in layout: the MXFP4 conversions of gpt-oss hold
+    the same tensors as ggml-org's, so no header is needed (offline, or before the Hub was asked). None for
+    the other quantizations, whose sizes differ."""
+    if entry.family not in _SHAPES or entry.quantization != "MXFP4":
+        return None
+    layout = gpt_oss_layout(entry.family)
+    return fit_of_plan(plan(layout, machine), layout)
+
+
+def with_builtin_fits(rows: list[CatalogRow], machine: Machine) -> list[CatalogRow]:
+    """``rows`` with a fit from the built-in layout where the Hub gave none (offline, not asked yet)."""
+    filled = []
+    for row in rows:
+        fit = row.fit if row.fit is not None else builtin_fit(row.entry, machine)
+        filled.append(dataclasses.replace(row, fit=fit) if fit is not row.fit else row)
+    return filled

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 from app.core.errors import UserError
 from app.engine.gguf_header import GGUFHeader, merge_split_parts, read_gguf_header_from, split_part_names
+from app.hub.hub_client import HubOfflineError, http_status_text, network_reason
 
 BLOCK = 4 * 1024 * 1024
 _TOTAL = re.compile(r"/(\d+)\s*$")
@@ -36,17 +37,21 @@ class _RangeFile(io.RawIOBase):
         if index not in self._blocks:
             start = index * BLOCK
             headers = {**self._headers, "Range": f"bytes={start}-{start + BLOCK - 1}"}
+            host = urlparse(self._url).netloc
             try:
                 response = self._session.get(self._url, headers=headers, follow_redirects=True)
             except Exception as exc:  # the HTTP client's connection and timeout errors
-                raise UserError(f"Could not reach {urlparse(self._url).netloc}: {exc}. Check the connection.") from exc
+                reason = network_reason(exc, host=host)
+                if reason is None:
+                    raise
+                raise HubOfflineError(
+                    f"Could not reach {host} to read the model's header: {reason}. Check the connection."
+                ) from exc
             if response.status_code == 416:
                 return b""
             if response.status_code != 206:
-                raise UserError(
-                    f"Could not read the model's header from {urlparse(self._url).netloc} "
-                    f"(HTTP {response.status_code})."
-                )
+                busy = http_status_text(response.status_code, site=host)
+                raise UserError(busy or f"Could not read the model's header from {host} (HTTP {response.status_code}).")
             total = _TOTAL.search(response.headers.get("Content-Range", ""))
             if total:
                 self.size = int(total.group(1))

@@ -9,7 +9,7 @@ from pathlib import Path
 from app.core.settings import Settings
 from app.engine.load_probe import CHECKED_MODELS
 from app.hub.catalog import CatalogCache
-from app.hub.hub_client import TOKEN_ENV, TOKEN_KEY, HubClient
+from app.hub.hub_client import DEFAULT_TIMEOUT_S, TOKEN_ENV, TOKEN_KEY, HubClient
 from app.hub.library import ModelLibrary
 from app.platform.paths import AppPaths
 from app.platform.secrets import SecretStore
@@ -34,5 +34,8 @@ def saved_token(store: SecretStore | None) -> str | None:
     return token or os.environ.get(TOKEN_ENV) or None
 
 
-def hub_client(store: SecretStore | None, *, endpoint: str | None = None) -> HubClient:
-    return HubClient(endpoint=endpoint, token=saved_token(store))
+def hub_client(
+    store: SecretStore | None, *, endpoint: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S
+) -> HubClient:
+    """A Hub client with the saved token; each of its calls gives up after ``timeout_s``."""
+    return HubClient(endpoint=endpoint, token=saved_token(store), timeout_s=timeout_s)

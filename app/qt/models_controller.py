@@ -4,9 +4,14 @@ Lives on the GUI thread. Everything slow (header reads, planning, Hub requests, 
 the task runner's pool or the download queue's thread; results come back as signals. Network failures are
 reported once, as one line, through ``problem``.
 
+Each Hub request gives up after ``hub_timeout_s`` (the pane says so while it waits). The catalog and a search
+fill the same list, so only the latest of them is answered: a result or failure of an earlier one, arriving
+late, is dropped.
+
 Signals:
     installed_changed(list[InstalledRow]), download_changed(DownloadStatus), catalog_changed(list[CatalogRow]),
-    search_finished(query, list[RepoSummary]), listing_finished(repo_id, RepoListing),
+    search_finished(query, list[RepoSummary]), search_failed(query, message) (query "" for the catalog),
+    listing_finished(repo_id, RepoListing), listing_failed(repo_id, message),
     scan_finished(list[FoundModel]), problem(message), notice(message), usage_changed(folder, bytes),
     token_changed(): the token was saved or cleared (read `has_token`, `token_storage`),
     folder_moved(path): the models folder was moved there (already saved in the settings).
@@ -23,10 +28,11 @@ from PySide6.QtCore import QObject, Signal, Slot
 from app.engine.hardware import Machine, probe_machine
 from app.hub.catalog import catalog_rows
 from app.hub.download_queue import DownloadQueue, DownloadState, DownloadStatus
-from app.hub.hub_client import TOKEN_KEY, HubClient
+from app.hub.hub_client import DEFAULT_TIMEOUT_S, TOKEN_KEY, HubClient
 from app.hub.library import ImportMode, InstalledModel, ModelLibrary
 from app.hub.local_scan import FoundModel, known_roots, scan
 from app.hub.model_details import InstalledRow, installed_row
+from app.hub.recommend import with_builtin_fits
 from app.hub.repo_files import RemoteModel
 from app.hub.session import hub_client, open_catalog_cache, open_library
 from app.platform.paths import AppPaths
@@ -43,7 +49,9 @@ class ModelsController(QObject):
     download_changed = Signal(object)
     catalog_changed = Signal(object)
     search_finished = Signal(str, object)
+    search_failed = Signal(str, str)
     listing_finished = Signal(str, object)
+    listing_failed = Signal(str, str)
     scan_finished = Signal(object)
     problem = Signal(str)
     notice = Signal(str)
@@ -61,6 +69,7 @@ class ModelsController(QObject):
         engine: EngineController | None = None,
         endpoint: str | None = None,
         machine: Machine | None = None,
+        hub_timeout_s: float = DEFAULT_TIMEOUT_S,
         parent: QObject | None = None,
     ) -> None:
         super().__init__(parent)
@@ -70,6 +79,8 @@ class ModelsController(QObject):
         self._engine = engine
         self._endpoint = endpoint
         self._machine = machine
+        self.hub_timeout_s = hub_timeout_s
+        self._list_request = 0  # the latest catalog refresh or search; earlier ones' answers are dropped
         self.tasks = TaskRunner(self)
         self.library: ModelLibrary = open_library(paths, settings.settings)
         self.rows: list[InstalledRow] = []
@@ -83,7 +94,7 @@ class ModelsController(QObject):
     # -- plumbing -----------------------------------------------------------------------------------------
 
     def client(self) -> HubClient:
-        return hub_client(self._secrets, endpoint=self._endpoint)
+        return hub_client(self._secrets, endpoint=self._endpoint, timeout_s=self.hub_timeout_s)
 
     def machine_now(self) -> Machine:
         """Pool thread: the machine, probed once (it loads llama.cpp's device registry)."""
@@ -213,23 +224,52 @@ class ModelsController(QObject):
 
     def refresh_catalog(self, *, online: bool = True) -> None:
         cache = open_catalog_cache(self._paths)
+        request = self._next_list_request()
 
         def job() -> object:
-            return catalog_rows(self.client(), cache, self.machine_now(), online=online)
+            machine = self.machine_now()
+            return with_builtin_fits(catalog_rows(self.client(), cache, machine, online=online), machine)
 
         def done(rows: object) -> None:
+            if request != self._list_request:
+                return  # a newer search or refresh was asked for since
             self.catalog_changed.emit(rows)
             problems = {r.problem for r in rows if r.problem}  # type: ignore[attr-defined]
             if problems:
                 self.problem.emit(sorted(problems)[0])  # one line, not one per row
 
-        self._run(job, done, "catalog")
+        self.tasks.run(job, done, lambda message: self._list_failed(request, "", message), name="catalog")
 
     def search(self, query: str) -> None:
-        self._run(lambda: self.client().search(query), lambda r: self.search_finished.emit(query, r), "search")
+        request = self._next_list_request()
+
+        def done(results: object) -> None:
+            if request == self._list_request:
+                self.search_finished.emit(query, results)
+
+        def job() -> object:
+            return self.client().search(query)
+
+        self.tasks.run(job, done, lambda message: self._list_failed(request, query, message), name="search")
+
+    def _next_list_request(self) -> int:
+        self._list_request += 1
+        return self._list_request
+
+    def _list_failed(self, request: int, query: str, message: str) -> None:
+        if request == self._list_request:
+            self.search_failed.emit(query, message)
+            self.problem.emit(message)
 
     def list_repo(self, repo_id: str) -> None:
-        self._run(lambda: self.client().listing(repo_id), lambda r: self.listing_finished.emit(repo_id, r), "files")
+        def failed(message: str) -> None:
+            self.listing_failed.emit(repo_id, message)
+            self.problem.emit(message)
+
+        def job() -> object:
+            return self.client().listing(repo_id)
+
+        self.tasks.run(job, lambda r: self.listing_finished.emit(repo_id, r), failed, name="files")
 
     # -- downloads ----------------------------------------------------------------------------------------
 

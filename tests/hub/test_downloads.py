@@ -157,7 +157,7 @@ def test_a_gated_repo_needs_the_token_which_never_reaches_the_cdn(
 ) -> None:
     anonymous = HubClient(endpoint=hub.endpoint)
     model, commit = _model(anonymous, "org/gated-GGUF", "Q4_K_M")
-    with pytest.raises(HubAccessError, match=r"needs a Hugging Face token.*Settings → Models"):
+    with pytest.raises(HubAccessError, match=r"needs a Hugging Face token.*Settings → Privacy"):
         ModelDownload(anonymous, model, library.models_dir, revision=commit).run()
     wrong = HubClient(endpoint=hub.endpoint, token="hf_wrong")
     with pytest.raises(HubAccessError, match="has no access"):

@@ -3,10 +3,14 @@ import (button or drag and drop), models found in other apps' folders, removal, 
 
 All work goes through :class:`~app.qt.models_controller.ModelsController`; this widget only shows and asks.
 Confirmations go through ``self.ask`` (a message box by default), so tests can answer them.
+
+It explains itself: an empty list says why, a greyed Download button says why beside it, a request to the
+Hub says how long it may take, and a new search empties the list until its own answer (or failure) comes.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +36,8 @@ from app.hub.hub_client import RepoListing, RepoSummary
 from app.hub.library import ImportMode
 from app.hub.local_scan import FoundModel
 from app.hub.model_details import InstalledRow, short_path
+from app.hub.repo_files import RemoteModel
+from app.hub.starter import STARTER_LABEL, starter_model_path
 from app.qt.models_controller import ModelsController
 from app.ui.banner import Banner
 from app.ui.models.details_dialog import ModelDetailsDialog
@@ -51,6 +57,7 @@ class ModelsPane(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.ask: Ask = self._message_box
+        self._list_problem = ""  # the banner text of the latest catalog or search failure
         self.setAcceptDrops(True)
         self._build()
         self._connect()
@@ -114,14 +121,20 @@ class ModelsPane(QWidget):
         search_row.addWidget(self.search_box, 1)
         search_row.addWidget(self.search_button)
         column.addLayout(search_row)
+        self.remote_status = QLabel("Search, or press Search with the box empty for the recommended gpt-oss models.")
+        self.remote_status.setObjectName("hintLabel")
+        self.remote_status.setWordWrap(True)
+        column.addWidget(self.remote_status)
         self.remote = RemoteTable()
+        self.remote.set_placeholder("Press Search to see the recommended gpt-oss models, or type a name to search.")
         column.addWidget(self.remote, 1)
         row = QHBoxLayout()
-        self.remote_hint = QLabel("Pick a model, then Download. Sizes and fit come from the Hub.")
-        self.remote_hint.setObjectName("hintLabel")
+        self.download_hint = QLabel()
+        self.download_hint.setObjectName("hintLabel")
+        self.download_hint.setWordWrap(True)
         self.download_button = QPushButton("Download")
         self.download_button.setObjectName("primaryButton")
-        row.addWidget(self.remote_hint, 1)
+        row.addWidget(self.download_hint, 1)
         row.addWidget(self.download_button)
         column.addLayout(row)
         self.tabs.addTab(remote, "Download")
@@ -133,7 +146,9 @@ class ModelsPane(QWidget):
         c.download_changed.connect(self._on_download)
         c.catalog_changed.connect(self._on_catalog)
         c.search_finished.connect(self._on_search)
+        c.search_failed.connect(self._on_search_failed)
         c.listing_finished.connect(self._on_listing)
+        c.listing_failed.connect(self._on_listing_failed)
         c.scan_finished.connect(self._on_scan)
         c.problem.connect(self.show_problem)
         c.notice.connect(self.show_notice)
@@ -160,11 +175,11 @@ class ModelsPane(QWidget):
 
     def show_problem(self, text: str) -> None:
         self.message.hide()
-        self.error.show_message(text)
+        self.error.show_message(html.escape(text, quote=False))  # plain text: a query or file name is not HTML
 
     def show_notice(self, text: str) -> None:
         self.error.hide()
-        self.message.show_message(text)
+        self.message.show_message(html.escape(text, quote=False))
 
     @staticmethod
     def _message_box(title: str, text: str, buttons: list[str]) -> str:
@@ -181,8 +196,22 @@ class ModelsPane(QWidget):
 
     def _on_installed(self, rows: list[InstalledRow]) -> None:
         self.installed.set_rows(rows)
+        self.installed.set_placeholder(self._installed_placeholder())
         self.tabs.setTabText(0, f"On this computer ({len(rows)})")
         self._update_buttons()
+
+    @staticmethod
+    def _installed_placeholder() -> str:
+        """Why the list is empty, and what the demo model is: it is always there and never listed."""
+        demo = (
+            f"{STARTER_LABEL} comes with Moss and is not listed here: it is for trying Moss out and is often wrong. "
+            if starter_model_path() is not None
+            else ""
+        )
+        return (
+            f"No models downloaded or imported yet. {demo}Get gpt-oss in the Download tab, or import a .gguf "
+            "file you already have (Import a file…, or drop it here)."
+        )
 
     def _on_usage(self, folder: str, used: object) -> None:
         self.folder_label.setText(f"Models folder: {short_path(Path(folder))} · {size_text(int(used))} used")  # type: ignore[call-overload]
@@ -194,7 +223,34 @@ class ModelsPane(QWidget):
         self.use_button.setEnabled(usable)
         self.details_button.setEnabled(usable)
         self.remove_button.setEnabled(row is not None)
-        self.download_button.setEnabled(self.remote.selected_model() is not None)
+        # A greyed button says why: nothing picked, or the picked model's problem.
+        why_not = "Pick a model in the list first." if row is None else row.problem
+        for button in (self.use_button, self.details_button, self.remove_button):
+            button.setToolTip("" if button.isEnabled() else why_not)
+        model = self.remote.selected_model()
+        self.download_button.setEnabled(model is not None)
+        hint = self._download_hint(model)
+        self.download_hint.setText(hint)
+        self.download_button.setToolTip(hint)
+
+    def _download_hint(self, model: RemoteModel | None) -> str:
+        """What Download will do, or why it cannot yet."""
+        picked = self.remote.selected_row()
+        about = f"{picked.entry.note} " if isinstance(picked, CatalogRow) else ""
+        if model is not None:
+            return f"{about}Download puts {model.name} ({size_text(model.size)}) in the models folder."
+        if isinstance(picked, CatalogRow) and picked.offline:
+            return about + (
+                "Moss needs this model's file list from the Hub before it can download it: search again "
+                "(with the box empty) when you are online."
+            )
+        if isinstance(picked, CatalogRow):
+            return about + "The Hub gave no file for it just now (hover over the row to see why)."
+        if isinstance(picked, str):
+            return "Open the repository (its arrow) and pick one of its models to download."
+        if self.remote.topLevelItemCount() == 0:
+            return "Nothing to pick yet: the list is empty."
+        return "Pick a model in the list to download it."
 
     def use_selected(self) -> None:
         row = self.installed.selected()
@@ -278,9 +334,19 @@ class ModelsPane(QWidget):
 
     # -- getting models -----------------------------------------------------------------------------------
 
+    def _waiting_text(self) -> str:
+        return f"(gives up after {self.controller.hub_timeout_s:g} s)"
+
     def run_search(self) -> None:
+        """Ask the Hub: the query, or with an empty box the recommended models. The list empties until the
+        answer comes, so the previous answer never passes for this one."""
         query = self.search_box.text().strip()
-        self.remote_hint.setText("Asking the Hub…")
+        asking = f"Asking the Hub for {query!r}…" if query else "Asking the Hub about the recommended gpt-oss models…"
+        self.remote_status.setText(f"{asking} {self._waiting_text()}")
+        self.remote.clear_for("Waiting for the Hub's answer…")
+        if self.error.text == self._list_problem:  # the last answer's failure is not this one's
+            self.error.hide()
+        self._update_buttons()
         if query:
             self.controller.search(query)
         else:
@@ -288,10 +354,21 @@ class ModelsPane(QWidget):
 
     def _on_catalog(self, rows: list[CatalogRow]) -> None:
         self.remote.show_catalog(rows)
+        problems = sorted({r.problem for r in rows if r.problem})
+        self._list_problem = html.escape(problems[0], quote=False) if problems else ""  # as the banner shows it
         checked = max((r.checked for r in rows), default="")
-        self.remote_hint.setText(
-            "Recommended gpt-oss models." + (f" Last checked {checked[:16].replace('T', ' ')} UTC." if checked else "")
-        )
+        when = checked[:16].replace("T", " ") + " UTC"
+        if not any(r.offline for r in rows):
+            some = " Some could not be checked: see the message above." if any(r.problem for r in rows) else ""
+            status = f"Recommended gpt-oss models, checked with the Hub just now.{some}"
+        elif checked:
+            status = f"Recommended gpt-oss models, as the Hub listed them on {when}: it could not be asked now."
+        else:
+            status = (
+                "Recommended gpt-oss models, with their usual sizes: the Hub could not be asked yet. "
+                "Search again when you are online to download one."
+            )
+        self.remote_status.setText(status)
         for row in rows:
             if row.commit:
                 self.remote.remember_revision(row.entry.repo_id, row.commit)
@@ -299,19 +376,32 @@ class ModelsPane(QWidget):
 
     def _on_search(self, query: str, results: list[RepoSummary]) -> None:
         self.remote.show_search(results)
-        self.remote_hint.setText(
-            f"{len(results)} repositories match {query!r}; open one to see its models."
-            if results
-            else f"No GGUF repositories match {query!r}."
+        self.remote.set_placeholder(f"No GGUF repositories match {query!r}. Try a shorter or different name.")
+        count = "1 repository matches" if len(results) == 1 else f"{len(results)} repositories match"
+        self.remote_status.setText(
+            f"{count} {query!r}; open one to see its models." if results else f"No GGUF repositories match {query!r}."
         )
+        self._update_buttons()
+
+    def _on_search_failed(self, query: str, message: str) -> None:
+        """The failure itself is in the error banner; the list stays empty and says so."""
+        self._list_problem = html.escape(message, quote=False)
+        asked = f"The search for {query!r}" if query else "Loading the recommended models"
+        self.remote_status.setText(f"{asked} did not finish: see the message above.")
+        self.remote.clear_for("No results: the search did not finish (see the message above). Search again later.")
+        self._update_buttons()
 
     def _on_expanded(self, item: QTreeWidgetItem) -> None:
         repo = item.data(0, ROLE)
-        if isinstance(repo, str) and item.childCount() == 0:
+        if isinstance(repo, str) and self.remote.needs_listing(item):
+            self.remote.show_listing_pending(repo, f"Asking the Hub for its files… {self._waiting_text()}")
             self.controller.list_repo(repo)
 
     def _on_listing(self, _repo: str, listing: RepoListing) -> None:
         self.remote.show_listing(listing)
+
+    def _on_listing_failed(self, repo: str, _message: str) -> None:
+        self.remote.show_listing_failed(repo)
 
     def download_selected(self) -> None:
         model = self.remote.selected_model()
