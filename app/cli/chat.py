@@ -18,9 +18,11 @@ from pathlib import Path
 from types import FrameType
 
 from app.cli.common import input_file, model_file_or_url, real_number, whole_number
+from app.cli.json_files import load_conversation as load_conversation  # (re-exported: app.cli)
+from app.cli.json_files import load_tools
 from app.core.errors import UserError
 from app.core.settings import Settings, generation_params, load_options
-from app.core.types import Delta, FinishReason, Message, ReasoningEffort, Role
+from app.core.types import BuiltinTool, Delta, FinishReason, Message, ReasoningEffort, Role, ToolOffer
 from app.engine.formats.base import prompt_text
 from app.engine.formats.selection import select_chat_format
 from app.engine.gguf_header import read_gguf_header
@@ -34,8 +36,6 @@ from app.platform.paths import AppPaths
 from app.platform.settings_store import load_settings
 
 EXIT_INTERRUPTED = 130
-# The largest conversation file `moss chat --conversation` reads: far more than any model's context holds.
-MAX_CONVERSATION_BYTES = 64 << 20
 # What a person may ask for on the command line: the window's own limits (Settings → Inference), and what
 # llama.cpp's C fields hold (the seed is a uint32).
 MAX_CONTEXT = 1 << 20
@@ -54,7 +54,9 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         "instructions of Settings); the options below override them for this reply.",
     )
     chat.add_argument("prompt", nargs="?", help="the user's message (optional if the conversation ends with one)")
-    chat.add_argument("--model", required=True, type=input_file, metavar="PATH", help="a GGUF model file")
+    chat.add_argument(
+        "--model", required=True, type=input_file, metavar="PATH", help="a GGUF model file (--server: its name there)"
+    )
     chat.add_argument(
         "--system", metavar="TEXT", help="system prompt (default: the app's, from its settings; '' for none)"
     )
@@ -93,13 +95,37 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
         help="print one JSON object instead of streaming text (with the sampling and load used)",
     )
 
-    prompt = subparsers.add_parser("prompt", help="print the exact prompt text the model would be fed")
+    prompt = subparsers.add_parser(
+        "prompt",
+        help="print the exact prompt text the model would be fed",
+        description="Print the exact prompt text the model would be fed for a conversation, with the tools it "
+        "would be offered.",
+    )
     prompt.add_argument("--model", required=True, type=input_file, metavar="PATH", help="a GGUF model file")
     prompt.add_argument(
-        "--conversation", required=True, type=input_file, metavar="FILE.json", help="a list of {role, content}"
+        "--conversation",
+        required=True,
+        type=input_file,
+        metavar="FILE.json",
+        help="a list of {role, content}; assistant messages may hold OpenAI-style tool_calls, and tool messages "
+        "(tool_call_id, content) their results",
     )
-    prompt.add_argument("--date", type=_parse_date, metavar="YYYY-MM-DD", help="the date the prompt states")
+    prompt.add_argument(
+        "--date",
+        type=_parse_date_or_none,
+        metavar="YYYY-MM-DD|none",
+        help="the date the prompt states (default: today; none: no date, gpt-oss only)",
+    )
     _add_reasoning_option(prompt, "the reasoning effort the prompt states (gpt-oss)", ReasoningEffort.MEDIUM)
+    prompt.add_argument(
+        "--tools",
+        type=input_file,
+        metavar="TOOLS.json",
+        help="functions the model may call: the tools array of an OpenAI Chat Completions request (gpt-oss only)",
+    )
+    prompt.add_argument(
+        "--python-tool", action="store_true", help="offer Moss's Python tool, as the app describes it (gpt-oss only)"
+    )
 
     plan = subparsers.add_parser("plan", help="how a model would run on this (or a described) machine")
     plan.add_argument(
@@ -171,53 +197,16 @@ def _plan(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_date(text: str) -> dt.date:
+NO_DATE = "none"  # `moss prompt --date none`: the prompt states no date
+
+
+def _parse_date_or_none(text: str) -> dt.date | str:
+    if text == NO_DATE:
+        return NO_DATE
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form: {text!r}") from None
-
-
-def load_conversation(path: str | Path) -> list[Message]:
-    """Messages from a JSON file holding a list of ``{role, content[, reasoning]}``.
-
-    Whatever the file holds, the result is the messages or a UserError of one line: a file too large
-    (:data:`MAX_CONVERSATION_BYTES`; read no further, so /dev/zero is refused too), not UTF-8, not JSON, nested
-    too deeply for the parser, a number too long for Python, or a message that is not ``{role, content}`` text."""
-    path = Path(path)
-    try:
-        with path.open("rb") as stream:
-            data = stream.read(MAX_CONVERSATION_BYTES + 1)
-    except FileNotFoundError:
-        raise UserError(f"Conversation file not found: {path}.") from None
-    except OSError as exc:
-        raise UserError(f"Could not read the conversation file {path}: {exc.strerror or exc}.") from None
-    if len(data) > MAX_CONVERSATION_BYTES:
-        raise UserError(
-            f"{path.name} is larger than {MAX_CONVERSATION_BYTES >> 20} MB, more than any conversation Moss "
-            "reads: give it the part of the conversation to answer."
-        )
-    try:
-        raw = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path.name} is not UTF-8 text (byte {exc.start + 1:,}). Save it as UTF-8.") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path.name} is not valid JSON (line {exc.lineno}): {exc.msg}.") from None
-    except RecursionError:
-        raise UserError(
-            f"{path.name} nests its JSON too deeply to read; a conversation is a flat list of {{role, content}}."
-        ) from None
-    except ValueError:  # a number beyond Python's limit of 4,300 digits
-        raise UserError(f"{path.name} holds a number too long to read; a conversation holds text.") from None
-    if not isinstance(raw, list):
-        raise UserError(f"{path.name} must hold a JSON list of {{role, content}} messages.")
-    messages = []
-    for index, item in enumerate(raw):
-        try:
-            messages.append(Message.from_json(item))
-        except ValueError as exc:
-            raise UserError(f"{path.name}, message {index + 1:,}: {exc}.") from None
-    return messages
+        raise argparse.ArgumentTypeError(f"not a date in YYYY-MM-DD form, nor none: {text!r}") from None
 
 
 def _conversation(args: argparse.Namespace, default_system: str) -> list[Message]:
@@ -238,8 +227,17 @@ def _conversation(args: argparse.Namespace, default_system: str) -> list[Message
 
 def _prompt(args: argparse.Namespace) -> int:
     messages = load_conversation(args.conversation)
+    functions = load_tools(args.tools) if args.tools else ()
+    tools = ToolOffer(functions, (BuiltinTool.PYTHON,) if args.python_tool else ())
     chat_format = select_chat_format(read_gguf_header(args.model))
-    sys.stdout.write(prompt_text(chat_format.render_parts(messages, today=args.date, reasoning_effort=args.reasoning)))
+    parts = chat_format.render_parts(
+        messages,
+        today=args.date if isinstance(args.date, dt.date) else None,
+        reasoning_effort=args.reasoning,
+        tools=tools,
+        state_date=args.date != NO_DATE,
+    )
+    sys.stdout.write(prompt_text(parts))
     sys.stdout.flush()
     return 0
 

@@ -15,44 +15,125 @@ class Role(enum.StrEnum):
     SYSTEM = "system"
     USER = "user"
     ASSISTANT = "assistant"
+    TOOL = "tool"  # a tool's result, answering an assistant's tool call
+
+
+# The roles a person's conversation file or history holds as plain {role, content} messages.
+_TEXT_ROLES = (Role.SYSTEM, Role.USER, Role.ASSISTANT)
+
+
+FUNCTIONS_NAMESPACE = "functions"  # where the functions of a tools list live (harmony's ``functions.NAME``)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One call of a tool by the model, as it wrote it.
+
+    ``recipient`` is the tool's full name as the model addresses it: ``functions.NAME`` for a function offered in
+    the tools list, ``python`` for the built-in Python tool. ``arguments`` is the call's body verbatim (for a
+    function, JSON text; for ``python``, code), never parsed or re-serialized here. ``channel`` and the data type
+    (``content_type``, written after harmony's ``<|constrain|>`` token when ``constrained``) are kept so the call
+    goes back into the next prompt exactly as it was written. ``id`` pairs the call with its result
+    (OpenAI's ``tool_call_id``); harmony itself has none.
+    """
+
+    recipient: str
+    arguments: str
+    channel: str | None = "commentary"
+    content_type: str | None = "json"
+    constrained: bool = True
+    id: str = ""
+
+    @property
+    def function_name(self) -> str | None:
+        """The name of the function called (``get_weather`` of ``functions.get_weather``); None for a built-in tool."""
+        namespace, _, name = self.recipient.partition(".")
+        return name if namespace == FUNCTIONS_NAMESPACE and name else None
+
+    def display(self) -> str:
+        """The call as shown to a person: ``functions.get_weather({"city": "Paris"})``."""
+        return f"{self.recipient}({self.arguments.strip()})"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionTool:
+    """A function the model may call: its name, what it does, and its arguments as a JSON Schema object (None:
+    it takes none). The schema is kept as parsed JSON, its keys in the order written."""
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+
+
+class BuiltinTool(enum.StrEnum):
+    """Tools gpt-oss was trained to use by name, described in its system message rather than as functions."""
+
+    PYTHON = "python"  # Moss's Python sandbox
+    BROWSER = "browser"  # OpenAI's browsing tool: described only to reproduce OpenAI's prompts, Moss has none
+
+
+@dataclass(frozen=True, slots=True)
+class ToolOffer:
+    """What the model may call in one reply: functions (a tools list) and built-in tools."""
+
+    functions: tuple[FunctionTool, ...] = ()
+    builtins: tuple[BuiltinTool, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.functions or self.builtins)
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """One turn of a conversation. ``reasoning`` is an assistant's visible thinking, never fed back."""
+    """One turn of a conversation. ``reasoning`` is an assistant's visible thinking, never fed back once a final
+    answer follows it (while a tool chain is under way, it is).
+
+    Tool traffic: an assistant message may end in ``tool_calls`` (its ``content`` then is what it told the person
+    before calling, often nothing); a ``TOOL`` message is a tool's result: ``content`` is its output,
+    ``tool_name`` the caller's recipient (``functions.get_weather``), ``tool_call_id`` the call it answers.
+    """
 
     role: Role
     content: str
     reasoning: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_name: str | None = None
+    tool_call_id: str | None = None
 
     @classmethod
     def from_json(cls, item: Any) -> Message:
         """Build a message from a ``{role, content[, reasoning]}`` mapping; raises ValueError, saying what is
         wrong in a short line, if it is malformed (whatever it holds: nothing here recurses into it)."""
         if not isinstance(item, dict):
-            raise ValueError(f"each message must be an object with 'role' and 'content', not {_brief(item)}")
+            raise ValueError(f"each message must be an object with 'role' and 'content', not {brief(item)}")
         value = item.get("role")
-        role = next((r for r in Role if r.value == value), None) if isinstance(value, str) else None
+        role = next((r for r in _TEXT_ROLES if r.value == value), None) if isinstance(value, str) else None
         if role is None:
-            raise ValueError(f"unknown role {_brief(value)}; use system, user or assistant")
+            raise ValueError(f"unknown role {brief(value)}; use system, user or assistant")
         content = item.get("content")
         if not isinstance(content, str):
-            raise ValueError(f"each message needs 'content' as text, not {_brief(content)}")
+            raise ValueError(f"each message needs 'content' as text, not {brief(content)}")
         reasoning = item.get("reasoning")
         if reasoning is not None and not isinstance(reasoning, str):
-            raise ValueError(f"'reasoning' must be text when given, not {_brief(reasoning)}")
-        for name, text in (("content", content), ("reasoning", reasoning or "")):
-            try:
-                text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ValueError(
-                    f"its '{name}' holds {text[exc.start]!r} at character {exc.start + 1:,}, half of a UTF-16 "
-                    "surrogate pair, which is no character; fix that \\u escape"
-                ) from None
+            raise ValueError(f"'reasoning' must be text when given, not {brief(reasoning)}")
+        check_utf8("content", content)
+        check_utf8("reasoning", reasoning or "")
         return cls(role, content, reasoning)
 
 
-def _brief(value: Any) -> str:
+def check_utf8(name: str, text: str) -> None:
+    """Raise ValueError, in a short line, if ``text`` (read from JSON as field ``name``) holds half of a UTF-16
+    surrogate pair: no character, and no UTF-8 text for a model or a database."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"its '{name}' holds {text[exc.start]!r} at character {exc.start + 1:,}, half of a UTF-16 "
+            "surrogate pair, which is no character; fix that \\u escape"
+        ) from None
+
+
+def brief(value: Any) -> str:
     """``value`` named for an error message in a few words, however large or deep it is."""
     if isinstance(value, str):
         return repr(value) if len(value) <= 40 else repr(value[:37]) + "…"
@@ -164,10 +245,12 @@ class DeltaKind(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class Delta:
     """A piece of a reply as it streams, for one destination. A ``TOOL_CALL`` delta's text is the call formatted
-    for display (``functions.name({...})``)."""
+    for display (``functions.name({...})``); its ``call`` is the call itself once it is complete (its message
+    ended), None for a call cut off by the length limit or a stop, which must not be run."""
 
     kind: DeltaKind
     text: str
+    call: ToolCall | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +274,7 @@ class GenerationResult:
     stats: GenerationStats = field(default_factory=lambda: GenerationStats(0, 0, 0, None, None))
     dropped_messages: int = 0  # oldest messages left out to fit the context
     tool_calls: tuple[str, ...] = ()  # tool-call attempts, formatted for display (Moss offers no tools yet)
+    tool_call: ToolCall | None = None  # the complete call the reply ended with, for the tool loop to run
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -410,6 +410,9 @@ class LlamaEngine:
                     break
                 reply.count_token()
                 reply.emit(parser.feed(token, decoder.decode(token)))
+                if parser.ended:  # the format says the reply is over: a tool call made, or the user's turn begun
+                    finish = FinishReason.STOP
+                    break
                 if reply.tokens < params.max_tokens:  # the last token is evaluated by the next prompt, if any
                     llm.eval([token])
         finally:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from app.core.types import Delta, DeltaKind, FinishReason, GenerationResult, GenerationStats
+from app.core.types import Delta, DeltaKind, FinishReason, GenerationResult, GenerationStats, ToolCall
 from app.engine.protocol import DeltaCallback
 
 
@@ -24,11 +24,14 @@ class ReplyCollector:
         self.tokens = 0
         self._on_delta = on_delta
         self._parts: dict[DeltaKind, list[str]] = {kind: [] for kind in DeltaKind}
+        self._tool_call: ToolCall | None = None  # the complete call the reply ended with
 
     def emit(self, deltas: Iterable[Delta]) -> None:
         """Keep ``deltas`` and pass them on, in order."""
         for delta in deltas:
             self._parts[delta.kind].append(delta.text)
+            if delta.call is not None:
+                self._tool_call = delta.call
             if self._on_delta is not None:
                 self._on_delta(delta)
 
@@ -62,4 +65,5 @@ class ReplyCollector:
             stats,
             dropped_messages=dropped,
             tool_calls=tuple(self._parts[DeltaKind.TOOL_CALL]),
+            tool_call=self._tool_call,
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core.types import Delta
+from app.core.types import Delta, DeltaKind, ToolCall
 from app.engine.formats.base import StreamParser
 from app.engine.formats.harmony_parse import HarmonyStreamParser, HarmonyTokens, scrub_markers
 from app.engine.formats.harmony_render import HARMONY_MARKERS
@@ -59,6 +59,12 @@ def run(feeds: Iterable[Feed]) -> list[Delta]:
 
 def joined(deltas: Sequence[Delta], kind: str) -> str:
     return "".join(d.text for d in deltas if d.kind == kind)
+
+
+def called(recipient: str, arguments: str, **header: object) -> Delta:
+    """The delta of a complete tool call (the call as the model wrote it, and its display)."""
+    call = ToolCall(recipient, arguments, **header)  # type: ignore[arg-type]
+    return Delta(DeltaKind.TOOL_CALL, call.display(), call)
 
 
 def calls(deltas: Sequence[Delta]) -> list[str]:
@@ -183,10 +189,7 @@ def test_tool_call_with_recipient_in_the_channel_part() -> None:
             "<|constrain|>", "json", "<|message|>", '{"city"', ':"Paris"}', "<|call|>",
         )
     )  # fmt: skip
-    assert deltas == [
-        Delta("reasoning", "Need weather."),
-        Delta("tool_call", 'functions.get_weather({"city":"Paris"})'),
-    ]
+    assert deltas == [Delta("reasoning", "Need weather."), called("functions.get_weather", '{"city":"Paris"}')]
 
 
 def test_tool_call_with_recipient_in_the_role_part() -> None:
@@ -196,31 +199,35 @@ def test_tool_call_with_recipient_in_the_role_part() -> None:
             "<|message|>", '{"city":', '"Paris"}', "<|call|>",
         )
     )  # fmt: skip
-    assert deltas == [Delta("tool_call", 'functions.get_weather({"city":"Paris"})')]
+    assert deltas == [called("functions.get_weather", '{"city":"Paris"}', constrained=False)]
 
 
 def test_tool_call_recipient_right_after_the_prompt() -> None:
     # The prompt ends with <|start|>assistant: the recipient may come first, before any special token.
     deltas = run(tokens(" to", "=functions.f", "<|channel|>", "commentary json", "<|message|>", "{}", "<|call|>"))
-    assert deltas == [Delta("tool_call", "functions.f({})")]
+    assert deltas == [called("functions.f", "{}", constrained=False)]
     deltas = run(tokens(" to=functions.f ", "<|constrain|>", "json", "<|message|>", "{}", "<|call|>"))
-    assert deltas == [Delta("tool_call", "functions.f({})")]
+    assert deltas == [called("functions.f", "{}", channel=None)]
 
 
 def test_tool_call_is_emitted_once_whatever_ends_it() -> None:
     head = tokens("<|channel|>", "commentary to=functions.f ", "<|constrain|>", "json", "<|message|>", '{"a":', " 1}")
-    for end in (["<|call|>"], ["<|end|>"], [], ["<|call|>", "<|end|>"], ["<|start|>", "assistant"]):
-        assert run(head + tokens(*end)) == [Delta("tool_call", 'functions.f({"a": 1})')], end
+    for end in (["<|call|>"], ["<|end|>"], ["<|call|>", "<|end|>"], ["<|start|>", "assistant"]):
+        assert run(head + tokens(*end)) == [called("functions.f", '{"a": 1}')], end
+    # Cut off before its end: shown, but no call to run.
+    assert run(head) == [Delta("tool_call", 'functions.f({"a": 1})')]
 
 
 def test_tool_call_to_a_builtin_tool_on_the_analysis_channel() -> None:
     deltas = run(tokens("<|channel|>", "analysis to=python", "<|message|>", "print(1)", "<|call|>"))
-    assert deltas == [Delta("tool_call", "python(print(1))")]
+    assert deltas == [called("python", "print(1)", channel="analysis", content_type=None, constrained=False)]
 
 
 def test_tool_call_body_is_scrubbed() -> None:
     deltas = run(tokens("<|channel|>", "commentary to=functions.f", "<|message|>", "{<|", "end|>}", "<|call|>"))
-    assert deltas == [Delta("tool_call", "functions.f({})")]
+    # The display is scrubbed; the arguments reach the tool verbatim.
+    call = ToolCall("functions.f", "{<|end|>}", content_type=None, constrained=False)
+    assert deltas == [Delta(DeltaKind.TOOL_CALL, "functions.f({})", call)]
 
 
 def test_preamble_then_tool_call() -> None:
@@ -230,7 +237,7 @@ def test_preamble_then_tool_call() -> None:
             "<|start|>", "assistant to=functions.f", "<|channel|>", "commentary", "<|message|>", "{}", "<|call|>",
         )
     )  # fmt: skip
-    assert deltas == [Delta("content", "Checking."), Delta("tool_call", "functions.f({})")]
+    assert deltas == [Delta("content", "Checking."), called("functions.f", "{}", content_type=None, constrained=False)]
 
 
 def test_text_before_any_header_is_content() -> None:
@@ -395,10 +402,17 @@ def test_any_input_never_raises_nor_shows_a_marker(feeds: list[Feed]) -> None:
 
 @given(st.lists(ANY_FEED, max_size=30), st.data())
 def test_any_input_then_a_final_message_keeps_the_answer(prefix: list[Feed], data: st.DataObject) -> None:
+    # Unless the input ended the reply (a complete tool call, <|call|>, someone else's message): then nothing more.
+    parser = HarmonyStreamParser(TOKENS)
+    for token, text in [*prefix, sp("<|end|>")]:
+        parser.feed(token, text)
     body = data.draw(BODY)
     deltas = run([*prefix, sp("<|end|>"), *data.draw(header("final", first=False)), *data.draw(chunked(body))])
     assert_no_markers(deltas)
-    assert joined(deltas, "content").endswith(scrub_markers(body))
+    if parser.ended:
+        assert run([*prefix, sp("<|end|>")]) == deltas
+    else:
+        assert joined(deltas, "content").endswith(scrub_markers(body))
 
 
 @given(st.data())

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.core.types import Delta, GenerationParams, Message, ReasoningEffort
+from app.core.types import Delta, GenerationParams, Message, ReasoningEffort, ToolOffer
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,12 @@ class PromptPart:
 
 
 class StreamParser(Protocol):
-    """Turns generated tokens (id and decoded text) into reply deltas, one token at a time."""
+    """Turns generated tokens (id and decoded text) into reply deltas, one token at a time. ``ended`` turns true
+    where the reply is over though the model goes on (harmony: a complete tool call, or the model writing the
+    user's next turn): the engine stops generating there."""
+
+    @property
+    def ended(self) -> bool: ...
 
     def feed(self, token: int, text: str) -> list[Delta]: ...
 
@@ -43,6 +48,7 @@ class ChatFormat(Protocol):
     # OpenAI's reference renderer does).
     tokenizes_whole: bool
     notes: tuple[str, ...]  # what the format does differently for this model, for the model's details
+    offers_tools: bool  # whether the prompt can describe tools to the model (harmony) and the parser read calls
 
     def render_parts(
         self,
@@ -50,8 +56,13 @@ class ChatFormat(Protocol):
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
+        state_date: bool = True,
     ) -> list[PromptPart]:
-        """The prompt for ``messages``, ending where the assistant's reply begins, as markup and text parts."""
+        """The prompt for ``messages``, ending where the assistant's reply begins, as markup and text parts.
+
+        ``tools`` is what the model may call; ``state_date`` False leaves the date out of the prompt. A format that
+        cannot do either (``offers_tools`` False) raises a UserError when asked to."""
         ...
 
     def new_parser(self) -> StreamParser: ...

@@ -11,7 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 
 from app.core.errors import ModelFileError
-from app.core.types import GenerationParams, Message, ReasoningEffort
+from app.core.types import GenerationParams, Message, ReasoningEffort, ToolOffer
 from app.engine.formats.base import PromptPart, StreamParser
 from app.engine.formats.harmony_parse import HarmonyStreamParser, HarmonyTokens
 from app.engine.formats.harmony_render import render_harmony_parts
@@ -58,6 +58,7 @@ class HarmonyChatFormat:
     default_params = GPT_OSS_SAMPLING
     tokenizes_whole = False  # OpenAI's renderer tokenizes each piece of text on its own
     notes: tuple[str, ...] = ()
+    offers_tools = True
 
     def __init__(self, tokens: HarmonyTokens | None = None) -> None:
         self._tokens = tokens
@@ -68,8 +69,12 @@ class HarmonyChatFormat:
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
+        state_date: bool = True,
     ) -> list[PromptPart]:
-        return render_harmony_parts(messages, reasoning_effort=reasoning_effort, today=today)
+        return render_harmony_parts(
+            messages, reasoning_effort=reasoning_effort, today=today, tools=tools, state_date=state_date
+        )
 
     def new_parser(self) -> StreamParser:
         if self._tokens is None:

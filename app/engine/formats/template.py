@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from app.core.errors import UserError
-from app.core.types import Delta, DeltaKind, GenerationParams, Message, ReasoningEffort, Role
+from app.core.types import Delta, DeltaKind, GenerationParams, Message, ReasoningEffort, Role, ToolOffer
 from app.engine.formats.base import PromptPart, StreamParser
 from app.engine.formats.template_split import Placeholders, split_rendering
 
@@ -45,6 +45,8 @@ _PROBE_SYSTEM = {"role": "system", "content": "Answer briefly."}
 class PlainTextParser:
     """Everything the model says is the answer (control tokens decode to nothing), leading blanks dropped."""
 
+    ended = False  # the reply ends with generation: nothing in plain text says otherwise
+
     def __init__(self) -> None:
         self._started = False
 
@@ -62,6 +64,7 @@ class TemplateChatFormat:
     """The chat template embedded in the GGUF, rendered exactly as Transformers and llama-cpp-python do."""
 
     tokenizes_whole = True  # as llama.cpp and Transformers tokenize a rendered template (see LlamaEngine)
+    offers_tools = False  # Moss offers tools to gpt-oss (harmony) only, so far
 
     def __init__(self, template: str, bos_token: str, eos_token: str, *, fallback: bool = False) -> None:
         # Imported here: llama_cpp loads the native library, which the GUI must not pay for at start-up.
@@ -97,9 +100,17 @@ class TemplateChatFormat:
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
+        state_date: bool = True,
     ) -> list[PromptPart]:
         """The prompt as the template's markup (special) and the messages' text (plain), verified to join into
         exactly what the template renders (see app.engine.formats.template_split)."""
+        if tools:
+            raise UserError("Moss offers tools to gpt-oss models only, so far; this model uses its own chat template.")
+        if not state_date:
+            raise UserError(
+                "This model's chat template is given today's date whenever it uses one; give a date instead."
+            )
         day = today or dt.date.today()
         if not self.takes_system:
             messages = fold_system(messages)
