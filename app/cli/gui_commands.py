@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from app.cli.common import input_file, output_folder, real_number, whole_number
+from app.core.settings import FONT_SIZES
 
 GUI_COMMANDS = frozenset({"screenshots", "bench"})
 
@@ -30,6 +31,14 @@ def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]
     shots.add_argument(
         "--theme", choices=("light", "dark", "both"), default="both", help="which theme(s) to render (default both)"
     )
+    shots.add_argument(
+        "--font-size", type=whole_number(FONT_SIZES[0], FONT_SIZES[-1]), default=0, metavar="PT",
+        help="the text size in points, as Settings → Appearance sets it (default: the system's size)",
+    )  # fmt: skip
+    shots.add_argument(
+        "--minimum-size", action="store_true",
+        help="render each window at the smallest size it can be made, rather than a laptop-sized one",
+    )  # fmt: skip
     bench = subparsers.add_parser(
         "bench",
         help="measure how Moss performs on this computer",

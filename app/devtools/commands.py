@@ -77,7 +77,7 @@ def _screenshots(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"Cannot create the folder {out_dir}: {exc.strerror}. Choose another folder.") from exc
     modes = ("light", "dark") if args.theme == "both" else (args.theme,)
-    report = render_screenshots(out_dir, modes, out=print)
+    report = render_screenshots(out_dir, modes, out=print, font_size=args.font_size, minimum_size=args.minimum_size)
     return EXIT_BUG if report.failed else 0
 
 

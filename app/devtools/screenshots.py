@@ -8,6 +8,9 @@ exist yet is skipped with a line saying why, never a crash.
 Scenes: first-run (no model yet), chat (Markdown, a table and code), reasoning (a gpt-oss reply with its
 thinking open), streaming (a reply mid-stream), settings-models (a download running), settings-inference,
 history (the sidebar, a reply with two versions) and search.
+
+``font_size`` renders them with the text size Settings → Appearance would set, and ``minimum_size`` at the
+smallest size each window can be made: the layouts must hold at both ends.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
@@ -69,12 +73,21 @@ def offline_models(paths: AppPaths, settings: SettingsController, controller: En
 class Studio:
     """One theme's scenes: where pictures go, and the shared window most scenes use."""
 
-    def __init__(self, out_dir: Path, mode: str, report: Report, out: Out) -> None:
+    def __init__(
+        self, out_dir: Path, mode: str, report: Report, out: Out, *, font_size: int = 0, minimum_size: bool = False
+    ) -> None:
         self.out_dir, self.mode, self.report, self.out = out_dir, mode, report, out
+        self.font_size, self.minimum_size = font_size, minimum_size
         self._main: Session[SyntheticEngine] | None = None
         self.ids: dict[str, int] = {}
 
+    def settings(self, **changes: Any) -> Settings:
+        """The settings every scene's window starts from: this theme and text size."""
+        return Settings(theme=self.mode, font_size=self.font_size, **changes)
+
     def save(self, widget: QWidget, name: str) -> Path:
+        if self.minimum_size:
+            widget.resize(1, 1)  # Qt clamps a size to the window's minimum
         pause(150)  # layouts settle and everything is painted
         path = self.out_dir / f"{name}-{self.mode}.png"
         if not widget.grab().save(str(path)):
@@ -87,7 +100,7 @@ class Studio:
         self, engine: SyntheticEngine | None = None, *, load: bool = True, reasoning_display: str = "auto"
     ) -> Session[SyntheticEngine]:
         """A window of its own (closed by the caller), over an empty history."""
-        settings = Settings(theme=self.mode, reasoning_display=reasoning_display)
+        settings = self.settings(reasoning_display=reasoning_display)
         return open_session(engine or SyntheticEngine(), settings, models=offline_models, load=load)
 
     def main(self) -> Session[SyntheticEngine]:
@@ -95,7 +108,7 @@ class Studio:
         if self._main is None:
             self._main = open_session(
                 SyntheticEngine(tokens_per_second=0),
-                Settings(theme=self.mode),
+                self.settings(),
                 history=lambda store: self.ids.update(fill_history(store)),
                 models=offline_models,
             )
@@ -271,7 +284,7 @@ def scene_settings_models(studio: Studio) -> None:
             manager.start()
             return manager
 
-        session = open_session(SyntheticEngine(), Settings(theme=studio.mode), models=models)
+        session = open_session(SyntheticEngine(), studio.settings(), models=models)
         try:
             manager = session.models
             assert manager is not None
@@ -344,13 +357,21 @@ SCENES: tuple[tuple[str, Callable[[Studio], None]], ...] = (
 )
 
 
-def render_screenshots(out_dir: Path, modes: Sequence[str] = ("light", "dark"), out: Out = print) -> Report:
-    """Render every scene in each theme of ``modes`` to ``out_dir``; one line per picture on ``out``."""
+def render_screenshots(
+    out_dir: Path,
+    modes: Sequence[str] = ("light", "dark"),
+    out: Out = print,
+    *,
+    font_size: int = 0,
+    minimum_size: bool = False,
+) -> Report:
+    """Render every scene in each theme of ``modes`` to ``out_dir``; one line per picture on ``out``. With
+    ``font_size`` (points), text of that size; with ``minimum_size``, each window at its smallest."""
     app = create_application()
     report = Report()
     for mode in modes:
-        apply_theme(app, mode)
-        studio = Studio(out_dir, mode, report, out)
+        apply_theme(app, mode, font_size=font_size)
+        studio = Studio(out_dir, mode, report, out, font_size=font_size, minimum_size=minimum_size)
         try:
             for name, scene in SCENES:
                 _run_scene(studio, name, scene)

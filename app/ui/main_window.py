@@ -41,9 +41,9 @@ from app.ui.models.status_bar import ModelStatusBar
 from app.ui.settings.window import SettingsWindow
 from app.ui.sidebar import Sidebar
 
-# The chat keeps room for a few messages however small the window is made: the window's minimum is then about
-# 720×430 at 9 pt (wider and taller with larger text), and 800×500 fits with a notice above the chat.
-MIN_CHAT_HEIGHT = 240
+# The chat keeps room for a few messages (lines of ~80 characters) however small the window is made: the window's
+# minimum is then about 720×420 at 9 pt (more with larger text), and 800×500 fits with a notice above the chat.
+MIN_CHAT_SIZE = (550, 240)
 
 
 class MainWindow(QMainWindow):
@@ -136,7 +136,7 @@ class MainWindow(QMainWindow):
         for banner in (self.demo_banner, self.history_banner, self.error_banner, self.undo_banner, self.notice_banner):
             column.addWidget(banner)
         self.chat_area = ChatArea(self.chat_view, self._tasks, self._models)
-        self.chat_area.setMinimumHeight(MIN_CHAT_HEIGHT)  # the window's minimum height follows from it
+        self.chat_area.setMinimumSize(*MIN_CHAT_SIZE)  # the window's minimum follows from it
         column.addWidget(self.chat_area, 1)
         column.addWidget(self.context_banner)
         column.addWidget(self.edit_hint)

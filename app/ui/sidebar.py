@@ -14,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import html
 
-from PySide6.QtCore import QPoint, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QModelIndex, QObject, QPersistentModelIndex, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QFont, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -24,6 +24,8 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QMenu,
     QPushButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -33,8 +35,10 @@ from app.core.history import ConversationInfo, SearchHit
 
 _ID_ROLE = Qt.ItemDataRole.UserRole
 _MESSAGE_ROLE = Qt.ItemDataRole.UserRole + 1
+_HEADING_ROLE = Qt.ItemDataRole.UserRole + 2  # True on a group heading ("Today")
 _SEARCH_DELAY_MS = 150  # wait for a pause in typing before searching
 _MORE_WHEN_PX = 200  # read the next page when the list is scrolled this close to its end
+_SEARCH_HINTS = ("Search chats (Ctrl+K)", "Search chats", "Search")  # the longest that fits is shown
 
 
 def recency_group(timestamp: float, now: dt.datetime) -> str:
@@ -64,6 +68,32 @@ def marked_snippet(hit: SearchHit) -> str:
         last = end
     parts.append(html.escape(hit.snippet[last:]))
     return "".join(parts)
+
+
+class HeadingDelegate(QStyledItemDelegate):
+    """Draws the group headings ("Pinned", "Today") bold, in the list's own font (muted: they are disabled).
+
+    The look is applied when each row is drawn or measured, never stored in the items: a font stored in an
+    item would keep the text size it was built with after the person chose another (the list lays its rows out
+    again on a font change, and then asks here)."""
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        if index.data(_HEADING_ROLE):
+            font = QFont(option.font)
+            font.setBold(True)
+            option.font = font
+
+
+def fit_placeholder(field: QLineEdit, choices: tuple[str, ...]) -> None:
+    """Show the longest of ``choices`` that fits in ``field`` at its width and font (the last one if none
+    does): large text in a narrow sidebar shortens the hint rather than cutting it off."""
+    metrics = field.fontMetrics()
+    # QLineEdit's size hint is 17 "x" plus its frame, padding and clear button: the text's room is the rest.
+    chrome = field.sizeHint().width() - 17 * metrics.horizontalAdvance("x")
+    room = field.width() - chrome
+    fitting = [text for text in choices if metrics.horizontalAdvance(text) <= room]
+    field.setPlaceholderText(fitting[0] if fitting else choices[-1])
 
 
 class Sidebar(QWidget):
@@ -102,9 +132,10 @@ class Sidebar(QWidget):
         top.addWidget(self.menu_button)
         self.search_field = QLineEdit()
         self.search_field.setObjectName("searchField")
-        self.search_field.setPlaceholderText("Search chats (Ctrl+K)")
+        self.search_field.setPlaceholderText(_SEARCH_HINTS[0])
         self.search_field.setAccessibleName("Search conversations")
         self.search_field.setClearButtonEnabled(True)
+        self.search_field.installEventFilter(self)  # its width and font choose its placeholder
         self.conversation_list = QListWidget()
         self.conversation_list.setObjectName("conversationList")
         self.conversation_list.setAccessibleName("Conversations")
@@ -112,6 +143,7 @@ class Sidebar(QWidget):
         self.conversation_list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.conversation_list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.conversation_list.setEditTriggers(QListWidget.EditTrigger.EditKeyPressed)
+        self.conversation_list.setItemDelegate(HeadingDelegate(self.conversation_list))
         self.results_list = QListWidget()
         self.results_list.setObjectName("resultsList")
         self.results_list.setAccessibleName("Search results")
@@ -148,6 +180,11 @@ class Sidebar(QWidget):
         delete = QShortcut(QKeySequence.StandardKey.Delete, self.conversation_list, self._delete_current)
         delete.setContext(Qt.ShortcutContext.WidgetShortcut)
 
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.search_field and event.type() in (QEvent.Type.Resize, QEvent.Type.FontChange):
+            fit_placeholder(self.search_field, _SEARCH_HINTS)
+        return super().eventFilter(watched, event)
+
     # -- conversations ------------------------------------------------------------------------------------
 
     def set_conversations(
@@ -169,11 +206,8 @@ class Sidebar(QWidget):
                 heading = group
                 header = QListWidgetItem(group)
                 header.setFlags(Qt.ItemFlag.NoItemFlags)
+                header.setData(_HEADING_ROLE, True)  # its look: HeadingDelegate
                 header.setData(Qt.ItemDataRole.AccessibleTextRole, f"{group} conversations")
-                font = header.font()
-                font.setBold(True)
-                font.setPointSizeF(font.pointSizeF() * 0.85)
-                header.setFont(font)
                 lst.addItem(header)
             item = QListWidgetItem(conversation.title)
             item.setData(_ID_ROLE, conversation.id)

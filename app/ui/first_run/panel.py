@@ -33,7 +33,9 @@ from app.ui.resources import app_icon
 from app.ui.theme import colours, is_dark
 
 MAX_ROWS = 6  # models listed on the panel; the rest are in Settings → Models
-CARD_WIDTH = 600
+# The card's widest and the icon's size, in lines of text: both grow with the text size the person chose.
+CARD_WIDTH_LINES = 43  # 600 px at 9 pt
+ICON_LINES = 3.4  # 48 px at 9 pt
 
 
 def _label(text: str = "", name: str = "", *, wrap: bool = True) -> QLabel:
@@ -90,6 +92,7 @@ class FirstRunPanel(QWidget):
         self._styled_for = ""
         self._build()
         self._restyle()
+        self._fit_to_font()
         if models is not None:
             models.installed_changed.connect(self._on_installed)
         self.refresh()
@@ -114,8 +117,9 @@ class FirstRunPanel(QWidget):
         row.addStretch(1)
         self.card = QFrame()
         self.card.setObjectName("firstRunCard")
-        self.card.setMaximumWidth(CARD_WIDTH)
-        self.card.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        # Preferred, not Maximum, height: the card's size hint is taken at its widest, and its wrapped lines
+        # need more height when it is narrower (the layouts ask heightForWidth); a cap would cut them.
+        self.card.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         row.addWidget(self.card, 100)
         row.addStretch(1)
         column.addLayout(row)
@@ -135,9 +139,7 @@ class FirstRunPanel(QWidget):
     def _build_header(self) -> QHBoxLayout:
         header = QHBoxLayout()
         header.setSpacing(14)
-        icon = QLabel()
-        icon.setPixmap(app_icon().pixmap(QSize(48, 48)))
-        icon.setFixedSize(48, 48)
+        icon = self.icon = QLabel()
         header.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
         text = QVBoxLayout()
         text.setSpacing(4)
@@ -227,10 +229,9 @@ class FirstRunPanel(QWidget):
         self.demo_button.setCursor(Qt.CursorShape.PointingHandCursor)
         self.demo_button.setToolTip(f"{STARTER_LABEL}: quick, but its answers are simple. Good for a first look.")
         self.demo_button.clicked.connect(self._use_demo)
-        self.demo_hint = _label("quick to try, simple answers", "hintLabel", wrap=False)
-        layout.addWidget(self.demo_button)
-        layout.addWidget(self.demo_hint)
-        layout.addStretch(1)
+        self.demo_hint = _label("quick to try, simple answers", "hintLabel")
+        layout.addWidget(self.demo_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.demo_hint, 1)  # wraps under itself when the card is narrow, never clipped
         self.footer = footer
         return footer
 
@@ -384,6 +385,16 @@ class FirstRunPanel(QWidget):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
             self._restyle()
+        elif event.type() == QEvent.Type.FontChange:
+            self._fit_to_font()
+
+    def _fit_to_font(self) -> None:
+        """The card's width and the icon follow the text size (Settings → Appearance)."""
+        line = self.fontMetrics().height()
+        self.card.setMaximumWidth(round(CARD_WIDTH_LINES * line))
+        side = round(ICON_LINES * line)
+        self.icon.setPixmap(app_icon().pixmap(QSize(side, side)))
+        self.icon.setFixedSize(side, side)
 
     def _restyle(self) -> None:
         """The panel's own rules, in the colours of the theme in use (read from the palette it set)."""
@@ -395,10 +406,11 @@ class FirstRunPanel(QWidget):
 
 
 def _style_sheet(c: dict[str, str]) -> str:
+    """Colours only: the sizes of the title and labels follow the text size (app.ui.theme.heading_rules)."""
     return f"""
     QWidget#firstRunPage, QScrollArea#firstRunScroll {{ background: {c["window"]}; }}
     QFrame#firstRunCard {{ background: {c["base"]}; border: 1px solid {c["border"]}; border-radius: 16px; }}
-    QLabel#firstRunTitle {{ font-size: 22px; font-weight: 600; }}
+    QLabel#firstRunTitle {{ font-weight: 600; }}
     QLabel#machineLine {{
         background: {c["alt"]}; border-radius: 6px; padding: 6px 10px; color: {c["muted"]};
     }}
@@ -407,11 +419,10 @@ def _style_sheet(c: dict[str, str]) -> str:
     }}
     QFrame#recommendBox[fits="false"] {{ background: {c["banner"]}; border-color: {c["banner_border"]}; }}
     QFrame#recommendBox[fits="false"] QLabel#overline {{ color: {c["muted"]}; }}
-    QLabel#overline {{ color: {c["accent"]}; font-size: 11px; font-weight: 700; letter-spacing: 1px; }}
-    QLabel#modelName {{ font-size: 19px; font-weight: 600; }}
+    QLabel#overline {{ color: {c["accent"]}; font-weight: 700; letter-spacing: 1px; }}
+    QLabel#modelName {{ font-weight: 600; }}
     QLabel#sizePill {{
         color: {c["muted"]}; border: 1px solid {c["border"]}; border-radius: 9px; padding: 1px 8px;
-        font-size: 11px;
     }}
     QLabel#firstRunError {{
         background: {c["error"]}; border: 1px solid {c["error_border"]}; border-radius: 8px; padding: 8px 10px;

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QEvent, QSize, Qt, Slot
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QLabel,
     QLayout,
+    QListWidget,
     QScrollArea,
     QSizePolicy,
     QVBoxLayout,
@@ -154,6 +155,28 @@ class Card(QFrame):
         self.grid.addLayout(box, self._row, column, 1, span)
         self._row += 1
         return note
+
+
+class SectionList(QListWidget):
+    """The settings window's list of sections, its rows and width following the text size so that no name is
+    cut off (call ``fit`` once the names are in; a font change fits it again)."""
+
+    MIN_WIDTH = 180  # at 9 pt: every name fits with room to spare
+    ROW_PADDING = 20  # a row's height beyond its line of text: 34 px at 9 pt
+    CHROME = 56  # the rows' and the list's padding (theme.py), its border, and room for a scroll bar
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self.fit()
+
+    def fit(self) -> None:
+        metrics = self.fontMetrics()
+        longest = max((metrics.horizontalAdvance(self.item(row).text()) for row in range(self.count())), default=0)
+        row_size = QSize(longest, metrics.height() + self.ROW_PADDING)
+        for row in range(self.count()):
+            self.item(row).setSizeHint(row_size)
+        self.setFixedWidth(max(self.MIN_WIDTH, longest + self.CHROME))
 
 
 def fit_width(widget: QWidget, width: int = 220) -> QWidget:

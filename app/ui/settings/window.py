@@ -7,13 +7,11 @@ each change; whoever shows a setting follows its ``changed`` signal. Loading cho
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QHideEvent, QKeyEvent, QShowEvent
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
-    QListWidget,
-    QListWidgetItem,
     QPushButton,
     QStackedWidget,
     QWidget,
@@ -31,7 +29,7 @@ from app.ui.models.pane import ModelsPane
 from app.ui.settings.about import AboutPane
 from app.ui.settings.appearance import AppearancePane
 from app.ui.settings.chat import ChatPane
-from app.ui.settings.common import Card, SettingsPage, hint
+from app.ui.settings.common import Card, SectionList, SettingsPage, hint
 from app.ui.settings.inference import InferencePane
 from app.ui.settings.privacy import PrivacyPane
 
@@ -75,14 +73,11 @@ class SettingsWindow(QDialog):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        self.sections = QListWidget()
+        self.sections = SectionList()
         self.sections.setObjectName("settingsSections")
         self.sections.setAccessibleName("Settings sections")
-        self.sections.setFixedWidth(180)
-        for name in self.SECTIONS:
-            item = QListWidgetItem(name)
-            item.setSizeHint(QSize(150, 34))
-            self.sections.addItem(item)
+        self.sections.addItems(self.SECTIONS)
+        self.sections.fit()  # rows and width for the text size
         self.stack = QStackedWidget()
         self.stack.setObjectName("settingsStack")
         self.models_pane = ModelsPane(models) if models is not None else None
