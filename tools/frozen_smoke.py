@@ -10,6 +10,7 @@ offscreen, in a throwaway folder, with nothing from this checkout or .venv on it
 - ``moss --version`` and ``moss --self-test`` (folders, settings, keychain, llama.cpp, starter model, python tool, window);
 - ``moss chat`` on the tiny gpt-oss model (tests/helpers/tiny_gpt_oss.py writes it) and on the bundled
   SmolLM2, which must answer "Paris";
+- ``moss chat --server`` against a loopback server (the openai SDK, httpx2 and pydantic, frozen);
 - ``moss screenshots DIR --theme light``: the whole window, Markdown included; the pictures must not be blank
   and the chat's code block must be coloured by pygments;
 - a first launch: ``moss`` with a fresh home folder and no network creates its folders, shows the window and
@@ -55,6 +56,9 @@ REQUIRED_MODULES = (
     "pygments.styles.gh_dark",
     "markdown_it.rules_block",
     "llama_cpp.llama_cpp",
+    # The openai SDK's resources Moss calls (imported when first used; check_chat_remote runs them).
+    "openai.resources.chat.completions.completions",
+    "openai.resources.models",
 ) + (("secretstorage", "jeepney") if sys.platform.startswith("linux") else ())
 # Colours of pygments' "default" style (light theme) in the chat scene's Python code: keywords and strings.
 PYGMENTS_COLOURS = {"keyword": (0x00, 0x80, 0x00), "string": (0xBA, 0x21, 0x21)}
@@ -201,6 +205,21 @@ def check_chat_gpt_oss(app: Frozen) -> None:
     for text in (reply["content"], reply["reasoning"] or ""):
         check(not any(marker in text for marker in HARMONY_MARKERS), f"harmony markup in the reply: {reply}")
     say(f"ok    chat, tiny gpt-oss: {reply['completion_tokens']} tokens ({reply['finish_reason']}) in {seconds:.1f} s")
+
+
+def check_chat_remote(app: Frozen) -> None:
+    """`moss chat --server` through the frozen openai SDK (and httpx2, pydantic under it), against a loopback server
+    that streams a canned reply with reasoning and usage."""
+    from tests.remote.fault_server import chunk, fault_server, stream
+
+    usage = {"prompt_tokens": 12, "completion_tokens": 3}
+    with fault_server() as server:
+        server.respond = stream([chunk(reasoning_content="Hm."), chunk("Hi!", finish="stop"), chunk(usage=usage)])
+        out, seconds = app.ok("chat", "--server", server.base_url, "--model", "gpt-oss-20b", "--json", "Hello")
+    reply = json.loads(out)
+    got = (reply["content"], reply["reasoning"], reply["prompt_tokens"])
+    check(got == ("Hi!", "Hm.", 12), f"`moss chat --server` answered {reply}")
+    say(f"ok    chat through a server (openai SDK): {reply['content']!r} in {seconds:.1f} s")
 
 
 def check_chat_starter(app: Frozen, starter: Path) -> None:
@@ -372,6 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             figures["--version, median of 5"] = f"{statistics.median(times):.2f} s"
             figures["--self-test"] = f"{check_self_test(app, starter):.2f} s"
             check_chat_gpt_oss(app)
+            check_chat_remote(app)
             if starter is not None:
                 check_chat_starter(app, starter)
             figures["screenshots (8 scenes, light)"] = f"{check_screenshots(app):.1f} s"

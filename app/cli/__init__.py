@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli import chat, gui_commands, history, models
+from app.cli import chat, gui_commands, history, models, servers
 from app.cli.chat import EXIT_INTERRUPTED, load_conversation
 from app.core.errors import EXIT_BUG, EXIT_USER_ERROR, run_command
 from app.platform.paths import AppPaths
@@ -18,6 +18,7 @@ __all__ = ["EXIT_BUG", "EXIT_INTERRUPTED", "EXIT_USER_ERROR", "add_commands", "l
 
 def add_commands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat.add_commands(subparsers)
+    servers.add_commands(subparsers)  # also gives `chat` its --server options
     models.add_commands(subparsers)
     history.add_commands(subparsers)
     gui_commands.add_commands(subparsers)  # run by app.devtools.commands (see app.__main__), not by run() below
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace, paths: AppPaths) -> int:
     """Run the sub-command in ``args``; returns the process exit code."""
 
     def dispatch() -> int:
-        for module in (chat, models, history):
+        for module in (servers, chat, models, history):  # servers first: it runs `chat --server`
             code: int | None = module.run(args, paths)
             if code is not None:
                 return code

@@ -14,12 +14,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.servers import RemoteServer, read_servers
 from app.core.types import GenerationParams, LoadOptions, LoadParams, ReasoningEffort
 
 _GEN = GenerationParams()  # the sampling defaults when a person chooses their own
 
 # A field's metadata says what its items are when they are not plain text, and what values it accepts.
 _PAIRS = {"items": "pairs"}  # a tuple of (name, text) pairs, stored as a JSON list of two-item lists
+_SERVERS = {"items": "servers"}  # a tuple of RemoteServer, stored as a JSON list of objects (never their keys)
 
 THEMES = ("system", "light", "dark")
 REASONING_DISPLAYS = ("auto", "shown", "hidden")
@@ -83,6 +85,8 @@ class Settings:
     window_geometry: str = ""
     window_state: str = ""
     demo_notice_dismissed: bool = False  # the person closed the notice about the demo model: not shown again
+    # Servers the person added (app.core.servers); their API keys are in the secret store, never here.
+    servers: tuple[RemoteServer, ...] = field(default=(), metadata=_SERVERS)
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Settings:
@@ -150,6 +154,9 @@ def _checked(value: Any, default: Any, items: str) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple):
             return _BAD
+        if items == "servers":
+            servers = read_servers(value)
+            return _BAD if servers is None else servers
         if items == "pairs":
             pairs = [tuple(v) for v in value if isinstance(v, list | tuple) and len(v) == 2]
             ok = len(pairs) == len(value) and all(isinstance(s, str) for pair in pairs for s in pair)

@@ -22,8 +22,9 @@ _BACKUPS = 3
 
 
 # Libraries that log every step at DEBUG: markdown-it logs each rule it applies, thousands of records per
-# streamed reply, which cost the GUI thread more than rendering the Markdown itself.
-_CHATTY = ("markdown_it",)
+# streamed reply, which cost the GUI thread more than rendering the Markdown itself. The openai SDK logs each
+# request's whole body at DEBUG (a remote chat's conversation: no place in a log file), httpcore2 each step.
+_CHATTY = ("markdown_it", "openai", "httpcore2")
 
 
 def _say(line: str) -> None:
