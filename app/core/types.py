@@ -186,6 +186,7 @@ class GenerationParams:
     repeat_penalty: float = 1.0
     seed: int | None = None
     reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM
+    tools: ToolOffer = ToolOffer()  # what the model may call in this reply (none: it is offered no tools)
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,7 @@ from app.core.types import (
     ModelInfo,
     ReasoningEffort,
     Role,
+    ToolOffer,
 )
 from app.devtools.synthetic_text import LONG_REASONING, long_markdown
 from app.engine.context_fit import common_prefix, fit_to_context, reply_reserve
@@ -195,10 +196,11 @@ class SyntheticEngine:
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
     ) -> str:
         """The harmony prompt gpt-oss would be fed."""
         self._require_info()
-        parts = self._format.render_parts(messages, today=today, reasoning_effort=reasoning_effort)
+        parts = self._format.render_parts(messages, today=today, reasoning_effort=reasoning_effort, tools=tools)
         return prompt_text(parts)
 
     def generate(

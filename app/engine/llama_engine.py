@@ -34,6 +34,7 @@ from app.core.types import (
     Message,
     ModelInfo,
     ReasoningEffort,
+    ToolOffer,
 )
 from app.engine import backend
 from app.engine.context_fit import common_prefix, fit_to_context, reply_reserve
@@ -237,8 +238,11 @@ class LlamaEngine:
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
     ) -> str:
-        parts = self._require_format().render_parts(messages, today=today, reasoning_effort=reasoning_effort)
+        parts = self._require_format().render_parts(
+            messages, today=today, reasoning_effort=reasoning_effort, tools=tools or None
+        )
         return prompt_text(parts)
 
     def tokenize_prompt(self, parts: Sequence[PromptPart], *, whole: bool = False) -> list[int]:
@@ -324,7 +328,9 @@ class LlamaEngine:
         self._keep_parts = 0  # the part cache follows this conversation (see tokenize_prompt)
 
         def render_tokens(selected: Sequence[Message]) -> list[int]:
-            parts = chat_format.render_parts(selected, today=today, reasoning_effort=params.reasoning_effort)
+            parts = chat_format.render_parts(
+                selected, today=today, reasoning_effort=params.reasoning_effort, tools=params.tools or None
+            )
             return self.tokenize_prompt(parts, whole=chat_format.tokenizes_whole)
 
         cached = llm.input_ids[: llm.n_tokens].tolist()

@@ -57,6 +57,7 @@ from app.core.types import (
     Message,
     ModelInfo,
     ReasoningEffort,
+    ToolOffer,
 )
 
 DeltaCallback = Callable[[Delta], None]
@@ -97,8 +98,10 @@ class Engine(Protocol):
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
     ) -> str:
-        """The prompt for ``messages`` as text, as the loaded model is fed it; ``today`` is the date it states."""
+        """The prompt for ``messages`` as text, as the loaded model is fed it; ``today`` is the date it states,
+        ``tools`` what the model is offered (as ``GenerationParams.tools`` offers it to ``generate``)."""
         ...
 
     def generate(

@@ -42,6 +42,7 @@ from app.core.types import (
     ModelInfo,
     ReasoningEffort,
     Role,
+    ToolOffer,
 )
 from app.engine.formats.harmony import GPT_OSS_SAMPLING
 from app.engine.protocol import DeltaCallback, LoadCancelled, ProgressCallback
@@ -166,6 +167,7 @@ class RemoteEngine:
         *,
         today: dt.date | None = None,
         reasoning_effort: ReasoningEffort = ReasoningEffort.MEDIUM,
+        tools: ToolOffer | None = None,
     ) -> str:
         """What is sent, as JSON: the server renders the prompt itself with the model's chat template."""
         info = self._require_model()

@@ -25,7 +25,8 @@ Conversation rules (what Moss keeps of a chat):
   from it. A turn with neither an answer nor a tool call (stopped before either) leaves nothing;
 * a tool call is ``<|start|>assistant to=functions.NAME<|channel|>commentary <|constrain|>json<|message|>ARGS
   <|call|>``; what the assistant said before calling is a ``commentary`` message (a preamble for the person);
-  a tool's result is a message from the tool to the assistant on the commentary channel;
+  a tool's result is a message from the tool to the assistant on the channel of its call (commentary for
+  functions, analysis for the Python tool);
 * messages follow each other with no separator, and the prompt ends with ``<|start|>assistant`` where the model
   writes its reply, channel first.
 """
@@ -129,14 +130,20 @@ def harmony_messages(
         out.append(HarmonyMessage("developer", DeveloperContent(instructions, function_tools)))
     # Reasoning after the last final answer belongs to a tool chain still under way.
     last_final = max((i for i, m in enumerate(messages) if _is_final_answer(m)), default=-1)
+    # A tool answers on the channel it was called on (OpenAI's gpt-oss tools do): functions on commentary, the
+    # Python tool on analysis.
+    call_channels: dict[str, str] = {}
     for index, message in enumerate(messages):
         if message.role is Role.USER:
             out.append(HarmonyMessage("user", message.content))
         elif message.role is Role.ASSISTANT:
             out += _assistant_messages(message, keep_reasoning=index > last_final)
+            for call in message.tool_calls:
+                call_channels[call.id or call.recipient] = call.channel or "commentary"
         elif message.role is Role.TOOL:
             name = message.tool_name or _UNKNOWN_TOOL
-            out.append(HarmonyMessage("tool", message.content, name=name, recipient="assistant", channel="commentary"))
+            channel = call_channels.get(message.tool_call_id or "") or call_channels.get(name, "commentary")
+            out.append(HarmonyMessage("tool", message.content, name=name, recipient="assistant", channel=channel))
         # System messages were gathered into the developer message above.
     return out
 

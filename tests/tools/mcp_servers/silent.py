@@ -1,0 +1,5 @@
+"""A program configured as an MCP server that never answers the handshake."""
+
+import time
+
+time.sleep(3600)
