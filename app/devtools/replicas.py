@@ -20,6 +20,13 @@ The tokenizer strings are placeholders: ids 0..255 are GPT-2's byte symbols, 256
 ``"left right"`` pairs, as many as in the real file. The chat template is the vendored gpt-oss template.
 The tensor order (token_embd, blocks 0..n-1, output_norm, output) is not claimed to be the real files' order.
 
+With ``live=True`` (``tools/gpu_check`` measures speed on such a file) a few small tensors get data, so that a
+run behaves like a model rather than a constant: the norms are ones, the routers random, and the first
+``LIVE_ROWS`` rows of the token embedding and of the output head random Q8_0. Each token then routes to its own
+experts, as in the real model, and greedy decoding walks through ordinary tokens (the other rows' logits are
+zero, below the best of the random ones) and never reaches an end-of-generation token. The attention and expert
+weights, 95 % of the file, stay a hole: about 35 MB (20b) / 80 MB (120b) is written.
+
 Checked by hand (not in tests): llama-cpp-python 0.3.36 loads both replicas on CPU (``llama_model_load_from_file``,
 ``use_extra_bufts=False``) and prints "model type = 20B / 120B", "file size = 11.27 GiB (4.63 BPW) / 59.02 GiB
 (4.34 BPW)", "model params = 20.91 B / 116.83 B", as for the real files. Such a load reads the whole mapping
@@ -28,8 +35,10 @@ Checked by hand (not in tests): llama-cpp-python 0.3.36 loads both replicas on C
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,8 +209,9 @@ def _pack_array_fast(val: Sequence[Any]) -> bytes | None:
     return None
 
 
-def write_gpt_oss_replica(path: Path, size: ReplicaSize) -> Path:
-    """Write a header-only, sparse, full-size replica of ggml-org's gpt-oss-``size`` MXFP4 GGUF; return ``path``."""
+def write_gpt_oss_replica(path: Path, size: ReplicaSize, *, live: bool = False) -> Path:
+    """Write a header-only, sparse, full-size replica of ggml-org's gpt-oss-``size`` MXFP4 GGUF; return ``path``.
+    With ``live``, the few tensors that choose the experts and the next token get data (see the module doc)."""
     spec = SPECS[size]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -262,4 +272,34 @@ def write_gpt_oss_replica(path: Path, size: ReplicaSize) -> Path:
     total = data_offset + sum(writer.ggml_pad(t.n_bytes, alignment) for t in tensors)
     with path.open("r+b") as handle:
         handle.truncate(total)  # a hole, not written zeros: the data costs no disk
+        if live:
+            offsets = itertools.accumulate((writer.ggml_pad(t.n_bytes, alignment) for t in tensors), initial=0)
+            for tensor, offset in zip(tensors, offsets, strict=False):
+                data = _live_data(tensor, np.random.default_rng(zlib.crc32(tensor.name.encode())))
+                if data is not None:
+                    handle.seek(data_offset + offset)
+                    handle.write(data)
     return path
+
+
+LIVE_ROWS = 4096  # token ids 0 .. LIVE_ROWS-1: ordinary tokens, far below the special ones (199998 and up)
+
+
+def _live_data(tensor: ReplicaTensor, rng: np.random.Generator) -> bytes | None:
+    """The bytes a live replica writes at the start of ``tensor``, or None to leave it a hole (zeros)."""
+    if tensor.name.endswith("norm.weight"):
+        return np.ones(tensor.shape, dtype="<f4").tobytes()
+    if tensor.name.endswith("ffn_gate_inp.weight"):
+        return rng.normal(0.0, 0.02, size=math.prod(tensor.shape)).astype("<f4").tobytes()
+    if tensor.name in ("token_embd.weight", "output.weight"):
+        return _random_q8_0_rows(tensor.shape[0], LIVE_ROWS, rng)
+    return None
+
+
+def _random_q8_0_rows(n_cols: int, n_rows: int, rng: np.random.Generator) -> bytes:
+    """``n_rows`` rows of ``n_cols`` random Q8_0 values: blocks of an f16 scale and 32 int8 quants."""
+    block = np.dtype([("scale", "<f2"), ("quants", "i1", (32,))])
+    blocks = np.zeros(n_rows * n_cols // 32, dtype=block)
+    blocks["scale"] = 0.01
+    blocks["quants"] = rng.integers(-127, 128, size=(len(blocks), 32), dtype=np.int8)
+    return blocks.tobytes()

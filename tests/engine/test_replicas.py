@@ -201,3 +201,36 @@ def test_the_bulk_array_packing_writes_what_gguf_writer_writes(tmp_path: Path) -
         return path.read_bytes()
 
     assert write(replicas._FastArrayWriter, tmp_path / "fast.gguf") == write(gguf.GGUFWriter, tmp_path / "stock.gguf")
+
+
+def test_a_live_replica_has_data_where_the_next_token_and_the_experts_are_chosen(tmp_path: Path) -> None:
+    """tools/gpu_check measures speed on live replicas: each token must route to its own experts and greedy
+    decoding must walk through ordinary tokens, never an end-of-generation one (their output rows are zeros)."""
+    plain = write_gpt_oss_replica(tmp_path / "plain.gguf", "20b")
+    live = write_gpt_oss_replica(tmp_path / "live.gguf", "20b", live=True)
+    header = read_gguf_header(live)
+    assert live.stat().st_size == plain.stat().st_size
+    with plain.open("rb") as a, live.open("rb") as b:
+        assert a.read(header.data_offset) == b.read(header.data_offset), "the same header and tensor table"
+    if hasattr(os.stat_result, "st_blocks"):
+        assert live.stat().st_blocks * 512 < 80 * 2**20  # the header and ~35 MB of data: still sparse
+
+    tensors = {t.name: t for t in header.tensors}
+
+    def read(name: str, dtype: str, count: int, skip: int = 0) -> np.ndarray:
+        t = tensors[name]
+        return np.fromfile(live, dtype=dtype, count=count, offset=header.data_offset + t.offset + skip)
+
+    assert (read("output_norm.weight", "<f4", 2880) == 1.0).all()
+    assert (read("blk.23.post_attention_norm.weight", "<f4", 2880) == 1.0).all()
+    router = read("blk.0.ffn_gate_inp.weight", "<f4", 2880 * 32)
+    assert 0.01 < router.std() < 0.03 and len(np.unique(router)) > 1000
+    assert not read("blk.0.attn_q.weight", "u1", 4096).any(), "attention weights stay a hole"
+    row = 2880 // 32 * 34  # one row of Q8_0 blocks
+    block = np.dtype([("scale", "<f2"), ("quants", "i1", (32,))])
+    for name in ("token_embd.weight", "output.weight"):
+        first = read(name, "u1", replicas.LIVE_ROWS * row).view(block)
+        assert (first["scale"] == np.float16(0.01)).all() and first["quants"].std() > 50
+        assert not read(name, "u1", 16 * row, skip=replicas.LIVE_ROWS * row).any()
+        eog = 199999  # <|endoftext|>, then <|return|> (200002) and <|call|> (200012): rows of zeros, logit 0
+        assert not read(name, "u1", 14 * row, skip=eog * row).any()
