@@ -8,12 +8,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QByteArray, Qt, QUrl, Slot
 from PySide6.QtGui import QCloseEvent, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
     QMessageBox,
-    QPushButton,
-    QSizePolicy,
     QSplitter,
     QVBoxLayout,
     QWidget,
@@ -31,6 +27,7 @@ from app.storage.history import HistoryStore
 from app.ui.banner import Banner
 from app.ui.chat.area import ChatArea
 from app.ui.chat.composer_bar import ComposerBar
+from app.ui.chat.header import ChatHeader
 from app.ui.chat.history import HistoryController
 from app.ui.chat.session import ChatSession
 from app.ui.chat.view import ChatView
@@ -96,20 +93,9 @@ class MainWindow(QMainWindow):
         self.new_chat_button = self.sidebar.new_chat_button
         self.conversation_list = self.sidebar.conversation_list
 
-        top = QHBoxLayout()
-        self.title_label = QLabel()
-        self.title_label.setObjectName("chatTitle")
-        self.title_label.setAccessibleName("Conversation title")
-        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long titles clip
-        top.addWidget(self.title_label, 1)
-        self.models_button = QPushButton("Models…")
-        self.models_button.setToolTip("Download, import and manage models")
-        self.models_button.setVisible(self._models is not None)
-        top.addWidget(self.models_button)
-        self.settings_button = QPushButton("Settings…")
-        shortcut = QKeySequence("Ctrl+,").toString(QKeySequence.SequenceFormat.NativeText)
-        self.settings_button.setToolTip(f"Inference, chat, appearance and privacy settings ({shortcut})")
-        top.addWidget(self.settings_button)
+        self.header = ChatHeader(show_models=self._models is not None)
+        self.title_label, self.plan_label = self.header.title_label, self.header.plan_label
+        self.models_button, self.settings_button = self.header.models_button, self.header.settings_button
         self.demo_banner = DemoBanner(can_download=self._models is not None)
         self.error_banner = Banner("errorBanner")
         self.error_banner.add_action("retry", "Retry", optional=True)  # a load refused for memory in use now
@@ -126,13 +112,7 @@ class MainWindow(QMainWindow):
         main = QWidget()
         column = QVBoxLayout(main)
         column.setContentsMargins(16, 10, 16, 12)
-        column.addLayout(top)
-        # How the model runs on this machine, in words.
-        self.plan_label = QLabel()
-        self.plan_label.setObjectName("hintLabel")
-        self.plan_label.setWordWrap(True)
-        self.plan_label.hide()
-        column.addWidget(self.plan_label)
+        column.addWidget(self.header)
         for banner in (self.demo_banner, self.history_banner, self.error_banner, self.undo_banner, self.notice_banner):
             column.addWidget(banner)
         self.chat_area = ChatArea(self.chat_view, self._tasks, self._models)
@@ -289,9 +269,7 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_model_loaded(self, info: ModelInfo) -> None:
-        self.plan_label.setText(info.plan[0] if info.plan else "")
-        self.plan_label.setToolTip("\n".join(info.plan))
-        self.plan_label.setVisible(bool(info.plan))
+        self.header.show_plan(info.plan)
         self._settings.submit(self._settings.settings.with_recent_model(info.path))
         self._refresh_models()
         if is_starter_model(info.path) and not self._settings.settings.demo_notice_dismissed:
