@@ -29,8 +29,11 @@ from app.core.history import ConversationInfo
 from app.engine.hardware import GIB, Machine
 from app.platform.paths import AppPaths
 from app.qt.engine_worker import EngineController
+from app.qt.settings_controller import SettingsController
+from app.storage.history import HistoryStore
 from app.ui.first_run.panel import FirstRunPanel
 from app.ui.main_window import MIN_CHAT_SIZE, MainWindow
+from app.ui.settings.window import SettingsWindow
 from app.ui.theme import apply_theme, colours
 from tests.helpers.gui import open_window
 
@@ -272,3 +275,13 @@ def test_screenshots_take_a_text_size_and_the_minimum_size() -> None:
     assert build_parser().parse_args(["screenshots", "/tmp/shots"]).font_size == 0
     with pytest.raises(SystemExit):
         build_parser().parse_args(["screenshots", "/tmp/shots", "--font-size", "99"])
+
+
+def test_the_settings_window_cannot_be_made_too_small_to_use(qtbot: QtBot, paths: AppPaths) -> None:
+    store = HistoryStore.open(paths.history_file)
+    settings = SettingsWindow(SettingsController(paths.settings_file), paths, store)
+    qtbot.addWidget(settings)
+    settings.show()
+    settings.resize(100, 50)
+    assert settings.width() >= 720 and settings.height() >= 460
+    store.close()

@@ -68,6 +68,9 @@ class SettingsWindow(QDialog):
         self.setObjectName("settingsWindow")
         self.setWindowFlag(Qt.WindowType.WindowContextHelpButtonHint, False)
         self.resize(980, 720)
+        # Small enough for a 1024x600 netbook screen, large enough that a pane shows a heading and a card or two
+        # (its content scrolls below that).
+        self.setMinimumSize(720, 460)
         self._settings = settings
         self.tasks = TaskRunner(self)
         layout = QHBoxLayout(self)
