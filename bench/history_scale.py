@@ -35,6 +35,11 @@ from app.storage.database import connect
 from app.storage.history import HistoryStore
 from app.storage.search import match_expression, search
 
+# The columns the generator fills (named: later schema versions add columns, with their defaults).
+MESSAGE_COLUMNS = (
+    "id, conversation_id, parent_id, role, content, reasoning, model, prompt_tokens, completion_tokens, "
+    "tokens_per_second, ttft_s, finish_reason, status, created_at, selected_at"
+)
 SEED = 20261122
 END = 1795305600.0  # 2026-11-22 UTC: the newest message
 YEAR = 365 * 86400.0
@@ -183,7 +188,8 @@ def generate(db: Path, params: dict) -> dict:
     for start in range(0, len(events), BATCH):
         con.execute("BEGIN")
         con.executemany(
-            f"INSERT INTO messages VALUES ({', '.join('?' * 15)})", rows(start, min(start + BATCH, len(events)))
+            f"INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES ({', '.join('?' * 15)})",
+            rows(start, min(start + BATCH, len(events))),
         )
         con.execute("COMMIT")
         if (start + BATCH) % 200_000 == 0:

@@ -166,6 +166,7 @@ def message_json(m: StoredMessage) -> dict[str, Any]:
         "status": m.status.value,
         "created_at": m.created_at,
         **m.facts.to_json(),
+        "tool_steps": [step.to_json() for step in m.steps],  # a reply's tool chain, as Moss JSON holds it
         "sibling_index": m.sibling_index,
         "sibling_count": m.sibling_count,
     }

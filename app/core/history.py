@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.tool_steps import ToolStep, turn_messages
 from app.core.types import FinishReason, GenerationResult, Message, ReasoningEffort, Role
 
 
@@ -33,7 +34,7 @@ class ReplyFacts:
     ttft_s: float | None = None  # time to the first token
     finish_reason: FinishReason | None = None  # None: not finished (or an ending this Moss does not know)
     dropped_messages: int = 0  # the oldest messages left out to fit the context
-    tool_calls: tuple[str, ...] = ()  # tool-call attempts, as shown (Moss offers no tools yet)
+    tool_calls: tuple[str, ...] = ()  # tool calls as shown (the whole chain: StoredMessage.steps)
 
     @classmethod
     def of(cls, result: GenerationResult) -> ReplyFacts:
@@ -77,9 +78,19 @@ class StoredMessage:
     created_at: float = 0.0
     sibling_index: int = 0  # 0-based position among the messages sharing its parent, oldest first
     sibling_count: int = 1
+    # A reply that used tools: the steps of its chain, in order, before its answer (``content``).
+    steps: tuple[ToolStep, ...] = ()
 
     def to_message(self) -> Message:
         return Message(self.role, self.content, self.reasoning)
+
+    def to_messages(self) -> list[Message]:
+        """What this message stands for in a prompt: itself, or for a reply that used tools, each step's call
+        and result and then the answer, so that a reopened chain renders as the model saw it. A chain that
+        ended without an answer (stopped, interrupted) ends with its last result."""
+        if not self.steps:
+            return [self.to_message()]
+        return turn_messages(self.steps, self.content if self.content.strip() else None, self.reasoning)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +126,7 @@ class SearchHit:
     snippet: str
     highlights: tuple[tuple[int, int], ...]
     message_id: int | None
-    field: str  # title | content | reasoning
+    field: str  # title | content | reasoning | tools (a tool's name, arguments or result in a reply's steps)
     role: Role | None
     updated_at: float
 
@@ -145,6 +156,7 @@ class ImportedMessage:
     created_at: float | None = None
     facts: ReplyFacts = ReplyFacts()
     status: MessageStatus = MessageStatus.COMPLETE
+    steps: tuple[ToolStep, ...] = ()  # a reply's tool chain (see StoredMessage)
 
 
 @dataclass(frozen=True, slots=True)

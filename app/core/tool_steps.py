@@ -85,7 +85,7 @@ class ToolStep:
             call,
             _text(item.get("result")),
             ok=bool(item.get("ok", True)),
-            seconds=float(seconds) if isinstance(seconds, int | float) and seconds >= 0 else 0.0,
+            seconds=float(seconds) if isinstance(seconds, int | float) and 0 <= seconds < 1e9 else 0.0,
             decision=decision,
             preamble=_text(item.get("preamble")),
             reasoning=_text(item.get("reasoning")),

@@ -3,7 +3,10 @@
 ChatGPT keeps each conversation as a tree of nodes (``mapping``): editing a message or regenerating a reply
 adds a sibling, exactly like Moss, so the whole tree is imported and ``current_node`` becomes the current
 leaf. Much of the tree is not conversation text: system prompts, custom instructions, memory, tool calls
-and their output. Those nodes are dropped and their kept children hang from the nearest kept ancestor.
+and their output. Those nodes are dropped and their kept children hang from the nearest kept ancestor; the
+tool calls (the assistant's messages to ``python``, ``browser``, a plugin...) and their output become the
+steps of the answer they led to (app.core.tool_steps), as Moss stores a tool chain of its own. A chain that
+no answer followed (the person wrote again, or the branch ends there) is left out, as stray thoughts are.
 
 Pure stdlib and pure data: the caller reads the file and stores the records. All walks are iterative
 because a branch can be thousands of messages deep, and the work per node is constant because an export
@@ -15,12 +18,13 @@ replaced or left out.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.core.errors import ImportFormatError
 from app.core.history import ImportedConversation, ImportedMessage, MessageStatus, ReplyFacts
-from app.core.types import FinishReason, Role
+from app.core.tool_steps import ToolDecision, ToolStep
+from app.core.types import FinishReason, Role, ToolCall
 from app.storage.bounds import MAX_NAME_CHARS, sane_time, valid_text
 
 SOURCE = "chatgpt"
@@ -42,6 +46,16 @@ _PLACEHOLDERS: dict[object, str] = {
 
 class _Malformed(Exception):
     """A message whose fields have the wrong types: it is skipped, and counted."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tool:
+    """A message of a tool chain: the assistant's call of a tool (``call``), or the output of one (``output``)."""
+
+    call: ToolCall | None = None
+    output: str = ""
+    ok: bool = True
+    seconds: float = 0.0  # how long the code ran, where ChatGPT noted it (its Python tool does)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,29 +133,34 @@ def _parse_conversation(index: int, item: object) -> ImportedConversation | None
     messages: list[ImportedMessage] = []
     anchor: dict[str, str | None] = {}  # node id -> nearest kept node at or above it
     malformed = 0
-    # Depth-first, children in ChatGPT's order; each entry carries the nearest kept ancestor and the
-    # reasoning (o1/o3 thoughts) waiting for the next assistant message on this branch.
-    stack: list[tuple[str, str | None, str | None]] = [(root, None, None) for root in reversed(roots)]
+    # Depth-first, children in ChatGPT's order; each entry carries the nearest kept ancestor, the reasoning
+    # (o1/o3 thoughts) and the tool steps waiting for the next assistant message on this branch.
+    stack: list[tuple[str, str | None, str | None, tuple[ToolStep, ...]]] = [
+        (root, None, None, ()) for root in reversed(roots)
+    ]
     while stack:
-        node_id, kept_parent, reasoning = stack.pop()
+        node_id, kept_parent, reasoning, steps = stack.pop()
         node = mapping[node_id]
         # A node that is not a dict is read as a broken message (counted), unless it is null.
         message = node.get("message") if isinstance(node, dict) else node
         try:
-            kept, thoughts = _read(message)
+            kept, thoughts, tool = _read(message)
         except _Malformed:
-            kept, thoughts = None, None
+            kept, thoughts, tool = None, None, None
             malformed += 1
         if thoughts:
             reasoning = f"{reasoning}\n\n{thoughts}" if reasoning else thoughts
+        if tool is not None:
+            steps, reasoning = _chain(steps, tool, reasoning)
         if kept is not None:
-            messages.append(_imported(node_id, kept_parent, kept, reasoning))
-            reasoning = None  # used by this answer, or (after a user message) belonged to an earlier turn
+            messages.append(_imported(node_id, kept_parent, kept, reasoning, steps))
+            # Used by this answer, or (after a user message) left by an earlier turn that never answered.
+            reasoning, steps = None, ()
             kept_parent = node_id
         anchor[node_id] = kept_parent
         children = kids.get(node_id)
         if children:  # most nodes are leaves or have one child: keep this loop tight
-            stack.extend([(child, kept_parent, reasoning) for child in reversed(children)])
+            stack.extend([(child, kept_parent, reasoning, steps) for child in reversed(children)])
 
     if len(anchor) < len(mapping):
         # Every node has one parent, so the nodes no root reaches are those on (or under) a parent loop.
@@ -174,32 +193,84 @@ def _tree(mapping: dict[str, Any]) -> tuple[list[str], dict[str, list[str]]]:
     return roots, kids
 
 
-def _read(message: object) -> tuple[_Kept | None, str | None]:
-    """What a message contributes: a visible user/assistant message, or reasoning text, or nothing."""
+def _read(message: object) -> tuple[_Kept | None, str | None, _Tool | None]:
+    """What a message contributes: a visible user/assistant message, reasoning text, a tool call or a tool's
+    output, or nothing."""
     if message is None:
-        return None, None  # the root node, and nodes ChatGPT emptied
+        return None, None, None  # the root node, and nodes ChatGPT emptied
     if not isinstance(message, dict):
         raise _Malformed
     author, content, metadata = message.get("author"), message.get("content"), message.get("metadata") or {}
     if not isinstance(author, dict) or not isinstance(content, dict) or not isinstance(metadata, dict):
         raise _Malformed
-    role = _ROLES.get(_key(author.get("role")))
+    author_role = _key(author.get("role"))
+    role = _ROLES.get(author_role)
     kind = content.get("content_type")
     if role is Role.ASSISTANT and kind == "thoughts":
-        return None, _thoughts(content.get("thoughts"))
-    if role is None or message.get("recipient", "all") not in ("all", None):
-        return None, None  # system and tool messages, and tool calls (to the browser, python, memory...)
-    if metadata.get("is_visually_hidden_from_conversation") is True:
-        return None, None
+        return None, _thoughts(content.get("thoughts")), None
+    recipient = message.get("recipient", "all")
+    if role is Role.ASSISTANT and recipient not in ("all", None):
+        return None, None, _call(recipient, content)  # to the browser, python, DALL·E, memory, a plugin...
+    if author_role == "tool":
+        return None, None, _output(content, metadata)
+    if role is None or metadata.get("is_visually_hidden_from_conversation") is True:
+        return None, None, None  # system messages, custom instructions, memory
     if kind in ("text", "multimodal_text"):
         text = _parts(content.get("parts"))
     elif kind == "code":
         text = _code(content.get("text"), content.get("language"))
     else:
-        return None, None  # tool output, quotes, custom instructions, memory, recaps...
+        return None, None, None  # quotes, recaps...
     if not text:
-        return None, None
-    return _Kept(role, text, _time(message.get("create_time")), metadata), None
+        return None, None, None
+    return _Kept(role, text, _time(message.get("create_time")), metadata), None, None
+
+
+def _call(recipient: object, content: dict[str, Any]) -> _Tool | None:
+    """The assistant's message to a tool as a tool call: code (Python, a browser command) as harmony writes a
+    call of the built-in tools, anything else (JSON for a plugin or DALL·E) as a function's call."""
+    if not isinstance(recipient, str) or not recipient.strip() or len(recipient) > MAX_NAME_CHARS:
+        return None
+    text = content.get("text")
+    if content.get("content_type") == "code" and isinstance(text, str):
+        return _Tool(ToolCall(recipient, text, channel="analysis", content_type="code", constrained=False))
+    arguments = text if isinstance(text, str) else _parts(_list(content.get("parts")))
+    return _Tool(ToolCall(recipient, arguments))
+
+
+def _output(content: dict[str, Any], metadata: dict[str, Any]) -> _Tool:
+    """A tool's message as its output: the text of the execution, the page or the quote; "[image]" and the like
+    for what is not text (a DALL·E picture). The Python tool's run (``aggregate_result``) tells whether the
+    code failed and how long it ran."""
+    text = next((content[name] for name in ("text", "result") if isinstance(content.get(name), str)), None)
+    if text is None:
+        text = _parts(_list(content.get("parts")))
+    ok = content.get("content_type") != "system_error"
+    seconds = 0.0
+    run = metadata.get("aggregate_result")
+    if isinstance(run, dict):
+        ok = ok and run.get("status") != "failed" and run.get("in_kernel_exception") is None
+        start, end = _time(run.get("start_time")), _time(run.get("end_time"))
+        seconds = end - start if start is not None and end is not None and end >= start else 0.0
+    return _Tool(output=text.strip("\n"), ok=ok, seconds=seconds)
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _chain(steps: tuple[ToolStep, ...], tool: _Tool, reasoning: str | None) -> tuple[tuple[ToolStep, ...], str | None]:
+    """The steps waiting for the answer, and the reasoning waiting, once ``tool`` is read: a call starts a step
+    (taking the reasoning before it, as gpt-oss's steps keep theirs), an output completes the last step (more
+    than one output, as browsing writes, are joined). An output no call asked for is left out."""
+    if tool.call is not None:
+        return (*steps, ToolStep(tool.call, "", decision=ToolDecision.AUTO, reasoning=reasoning or "")), None
+    if not steps:
+        return steps, reasoning
+    last = steps[-1]
+    result = f"{last.result}\n\n{tool.output}" if last.result and tool.output else last.result or tool.output
+    took = last.seconds + tool.seconds
+    return (*steps[:-1], replace(last, result=result, ok=last.ok and tool.ok, seconds=took)), reasoning
 
 
 def _key(value: object) -> str | None:
@@ -256,7 +327,9 @@ def _thoughts(thoughts: object) -> str | None:
     return "\n\n".join(items) or None
 
 
-def _imported(key: str, parent_key: str | None, kept: _Kept, reasoning: str | None) -> ImportedMessage:
+def _imported(
+    key: str, parent_key: str | None, kept: _Kept, reasoning: str | None, steps: tuple[ToolStep, ...]
+) -> ImportedMessage:
     assistant = kept.role is Role.ASSISTANT
     model = kept.metadata.get("model_slug")
     finish = kept.metadata.get("finish_details")
@@ -271,6 +344,7 @@ def _imported(key: str, parent_key: str | None, kept: _Kept, reasoning: str | No
         created_at=kept.created_at,
         facts=ReplyFacts(finish_reason=_FINISH_REASONS.get(finish_type) if isinstance(finish_type, str) else None),
         status=MessageStatus.COMPLETE,
+        steps=steps if assistant else (),
     )
 
 

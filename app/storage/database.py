@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import glob
 import logging
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ _SIDE_FILES = ("-wal", "-shm")
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
 _SQLITE_CORRUPT, _SQLITE_NOTADB = 11, 26  # primary result codes (the low byte of an extended code)
 _MALFORMED = "database disk image is malformed"
+_FTS_TABLE = re.compile(r"CREATE VIRTUAL TABLE (\w+) USING fts5")
 _LOCKED = (
     "Your history is locked by another program (another copy of Moss, or a `moss` command), so nothing was "
     "written. Try again when it has finished."
@@ -246,11 +248,20 @@ def find_damage(connection: sqlite3.Connection, migrations: Sequence[str] | None
         if rows != [("ok",)]:
             log.error("quick_check of the history: %s", "; ".join(str(row[0]) for row in rows[:5]))
             return _MALFORMED
-        for index in ("messages_fts", "titles_fts"):
+        for index in _full_text_indexes(tuple(migrations) if migrations else None, connection):
             connection.execute(f"SELECT rowid FROM {index} WHERE {index} MATCH 'moss' LIMIT 1").fetchall()
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
         return str(exc) if isinstance(exc, sqlite3.DatabaseError) and is_damaged(exc) else _MALFORMED
     return None
+
+
+def _full_text_indexes(migrations: tuple[str, ...] | None, connection: sqlite3.Connection) -> list[str]:
+    """The FTS5 tables of the history: those ``migrations`` make (an older file lacks later ones), else those
+    its schema lists."""
+    if migrations is None:
+        rows = connection.execute("SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%fts5%'")
+        return [str(row[0]) for row in rows]
+    return [name for migration in migrations for name in _FTS_TABLE.findall(migration)]
 
 
 def schema_problem(connection: sqlite3.Connection, migrations: Sequence[str] = MIGRATIONS) -> str | None:

@@ -8,7 +8,9 @@ keep their ChatGPT id) is skipped, so importing the same export twice adds it on
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
+import re
 import sqlite3
 import stat
 import time
@@ -18,13 +20,14 @@ from pathlib import Path
 from app.core.errors import ImportFormatError, UserError
 from app.core.files import write_text_file
 from app.core.history import ConversationInfo, ImportedConversation, ImportReport, MessageStatus, StoredMessage
+from app.core.tool_steps import ToolDecision, ToolStep
 from app.core.types import FinishReason, Role
 from app.storage.bounds import valid_text
 from app.storage.chatgpt_import import looks_like_chatgpt_export, parse_chatgpt_export
 from app.storage.history import HistoryStore
 from app.storage.import_file import load_json
 from app.storage.moss_json import looks_like_moss_json, parse_moss_json, to_moss_json
-from app.storage.rows import FACTS_COLUMNS, facts_values
+from app.storage.rows import FACTS_COLUMNS, facts_values, steps_json
 
 MARKDOWN, JSON = "md", "json"
 # How long an import waits for another process writing to the history (a window saving a reply, another
@@ -91,13 +94,48 @@ def to_markdown(info: ConversationInfo, path: list[StoredMessage]) -> str:
         if message.role == Role.SYSTEM:
             continue
         lines += ["## You" if message.role == Role.USER else "## Assistant", ""]
-        if message.reasoning and message.reasoning.strip():
-            lines += ["<details>", "<summary>Thinking</summary>", "", message.reasoning.strip(), "", "</details>", ""]
-        lines += [message.content.strip() or "*(no text)*", ""]
+        for step in message.steps:  # a tool chain comes before the answer it led to, as it happened
+            lines += _thinking(step.reasoning) + ([step.preamble.strip(), ""] if step.preamble.strip() else [])
+            lines += _step_markdown(step)
+        lines += _thinking(message.reasoning)
+        if message.content.strip() or not message.steps:
+            lines += [message.content.strip() or "*(no text)*", ""]
         note = _message_note(message)
         if note:
             lines += [f"*{note}*", ""]
     return "\n".join(lines)
+
+
+def _thinking(reasoning: str | None) -> list[str]:
+    if not reasoning or not reasoning.strip():
+        return []
+    return ["<details>", "<summary>Thinking</summary>", "", reasoning.strip(), "", "</details>", ""]
+
+
+def _step_markdown(step: ToolStep) -> list[str]:
+    """One tool call, folded: the tool and how it went in the summary, its arguments and its result inside."""
+    if step.decision == ToolDecision.DENIED:
+        outcome = "denied"
+    elif step.decision == ToolDecision.INVALID:
+        outcome = "not run"
+    else:
+        took = f"{step.seconds:.1f} s" if step.seconds > 0 else ""
+        outcome = ", ".join(part for part in ("failed" if not step.ok else "", took) if part)
+    summary = html.escape(step.call.recipient) + (f" — {outcome}" if outcome else "")
+    call = step.call
+    language = "json" if call.content_type == "json" else "python" if call.recipient == "python" else ""
+    lines = ["<details>", f"<summary>🔧 {summary}</summary>", ""]
+    lines += _fenced(call.arguments, language)
+    if step.result.strip():
+        lines += _fenced(step.result, "text")
+    return [*lines, "</details>", ""]
+
+
+def _fenced(text: str, language: str) -> list[str]:
+    """``text`` as a fenced code block, its fence longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + language, text.strip("\n"), fence, ""]
 
 
 def _message_note(message: StoredMessage) -> str:
@@ -190,7 +228,8 @@ def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: flo
         created = m.created_at if m.created_at is not None else conversation.created_at
         cursor = db.execute(
             "INSERT INTO messages (conversation_id, parent_id, role, content, reasoning, model, status, created_at, "
-            f"selected_at, {', '.join(FACTS_COLUMNS)}) VALUES ({', '.join('?' * (9 + len(FACTS_COLUMNS)))})",
+            f"selected_at, tool_steps, {', '.join(FACTS_COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (10 + len(FACTS_COLUMNS)))})",
             _text_params(
                 (
                     conversation_id,
@@ -202,6 +241,7 @@ def _insert(db: sqlite3.Connection, conversation: ImportedConversation, now: flo
                     m.status.value,
                     created,
                     now if m.key in active else created,
+                    steps_json(m.steps),
                     *facts_values(m.facts),
                 )
             ),

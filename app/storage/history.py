@@ -20,6 +20,7 @@ from typing import Any
 from app.core.conversation import auto_title
 from app.core.errors import HistoryError
 from app.core.history import ConversationInfo, MessageStatus, ReplyFacts, StoredMessage
+from app.core.tool_steps import ToolStep
 from app.core.types import Message, ReasoningEffort, Role
 from app.storage.bounds import MAX_ROW_ID, row_id, valid_optional_text, valid_text
 from app.storage.database import open_database
@@ -33,8 +34,10 @@ from app.storage.rows import (
     SIBLING_COLUMNS,
     conversation_of,
     facts_values,
+    json_or,
     message_of,
     parents_first,
+    steps_text,
 )
 from app.storage.writers import ALIVE_FUNCTION, this_writer
 
@@ -240,6 +243,17 @@ class HistoryStore(HistoryFile):
             ),
         )
 
+    def append_step(self, message_id: int, step: ToolStep) -> None:
+        """Add one step of a tool chain to the reply ``message_id`` as soon as it has ended, committed at once:
+        a crash later in the chain loses nothing already shown. Steps stored before are kept as they are."""
+        with self.transaction() as db:
+            row = db.execute("SELECT tool_steps FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise HistoryError(f"There is no message {message_id}.")
+            items = json_or(row[0], [])
+            items = [*items, step.to_json()] if isinstance(items, list) else [step.to_json()]  # damage: start anew
+            db.execute("UPDATE messages SET tool_steps = ? WHERE id = ?", (steps_text(items), message_id))
+
     def finish_message(
         self,
         message_id: int,
@@ -345,7 +359,8 @@ class HistoryStore(HistoryFile):
         info = self.conversation(conversation_id)
         head = (Message(Role.SYSTEM, info.system_prompt),) if info.system_prompt.strip() else ()
         path = self.path(conversation_id, leaf=through) if through is not None else self.path(conversation_id)
-        return head + tuple(m.to_message() for m in path if m.status != MessageStatus.STREAMING)
+        # A reply that used tools stands for its chain: each call and result, then its answer (StoredMessage).
+        return head + tuple(turn for m in path if m.status != MessageStatus.STREAMING for turn in m.to_messages())
 
     def select(self, message_id: int) -> int:
         """Make the active path run through ``message_id`` (then down the branches last chosen); returns the leaf."""

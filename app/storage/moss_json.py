@@ -24,6 +24,7 @@ from app.core.history import (
     ReplyFacts,
     StoredMessage,
 )
+from app.core.tool_steps import ToolStep
 from app.core.types import FinishReason, ReasoningEffort, Role
 from app.storage.bounds import (
     MAX_COUNT,
@@ -38,6 +39,7 @@ from app.storage.bounds import (
 )
 
 _T = TypeVar("_T")
+_ROLES = {role.value: role for role in (Role.SYSTEM, Role.USER, Role.ASSISTANT)}  # the roles a message row holds
 FORMAT = "moss.history"
 VERSION = 1
 
@@ -78,6 +80,7 @@ def _conversation_json(info: ConversationInfo, messages: list[StoredMessage]) ->
                 "created_at": m.created_at,
                 "status": m.status.value,
                 **m.facts.to_json(),
+                "tool_steps": [step.to_json() for step in m.steps],
             }
             for m in messages
         ],
@@ -162,6 +165,17 @@ class _Reader:
             raise self.fail(name, "a list of text")
         return tuple(value)
 
+    def steps(self, name: str) -> tuple[ToolStep, ...]:
+        """An optional list of tool steps (ToolStep.to_json), each read whole or refused."""
+        value = self.item.get(name, [])
+        wanted = "a list of tool steps, each with its call and result"
+        if not isinstance(value, list):
+            raise self.fail(name, wanted)
+        try:
+            return tuple(ToolStep.from_json(item) for item in value)
+        except (ValueError, ArithmeticError, RecursionError):  # a huge number, nesting past Python's reach
+            raise self.fail(name, wanted) from None
+
     def flag(self, name: str) -> bool:
         value = self.item.get(name, False)
         if not isinstance(value, bool):
@@ -224,10 +238,9 @@ def _read_conversation(item: object, n: int) -> ImportedConversation:
 
 def _read_message(raw: object, where: str) -> ImportedMessage:
     r = _Reader(raw, where)
-    try:
-        role = Role(r.text("role"))
-    except ValueError:
-        raise r.fail("role", "system, user or assistant") from None
+    role = _ROLES.get(r.text("role"))
+    if role is None:  # a tool's result is part of its reply's steps, never a message of its own
+        raise r.fail("role", "system, user or assistant")
     try:
         status = MessageStatus(r.text("status", "complete"))
     except ValueError:
@@ -253,4 +266,5 @@ def _read_message(raw: object, where: str) -> ImportedMessage:
             dropped_messages=r.count("dropped_messages") or 0,
             tool_calls=r.texts("tool_calls"),
         ),
+        steps=r.steps("tool_steps"),
     )

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from app.core.conversation import NEW_CONVERSATION_TITLE
 from app.core.history import ConversationInfo, MessageStatus, ReplyFacts, StoredMessage
+from app.core.tool_steps import ToolStep
 from app.core.types import FinishReason, ReasoningEffort, Role
 from app.storage.bounds import (
     sane_count,
@@ -25,6 +28,7 @@ from app.storage.bounds import (
     stored_optional_text,
     stored_text,
     stored_time,
+    valid_text,
 )
 from app.storage.writers import ALIVE_FUNCTION
 
@@ -47,7 +51,7 @@ FACTS_COLUMNS = (
 _STATUS = f"CASE WHEN m.status = 'streaming' AND NOT {ALIVE_FUNCTION}(m.writer) THEN 'interrupted' ELSE m.status END"
 MESSAGE_COLUMNS = (
     f"m.id, m.conversation_id, m.parent_id, m.role, m.content, m.reasoning, m.model, {_STATUS}, "
-    + ", ".join(["m.created_at", *(f"m.{name}" for name in FACTS_COLUMNS)])
+    + ", ".join(["m.created_at", *(f"m.{name}" for name in FACTS_COLUMNS), "m.tool_steps"])
 )
 # Where a message sits among its siblings (oldest first); the index makes both counts cheap.
 SIBLING_COLUMNS = (
@@ -96,7 +100,7 @@ def facts_values(facts: ReplyFacts) -> tuple[Any, ...]:
 
 def conversation_of(row: Row) -> ConversationInfo:
     """A row of :data:`CONVERSATION_COLUMNS`."""
-    sampling = _json_or(row[9], {})
+    sampling = json_or(row[9], {})
     try:
         effort = ReasoningEffort(row[7])
     except ValueError:
@@ -122,8 +126,8 @@ def conversation_of(row: Row) -> ConversationInfo:
 def message_of(row: Row) -> StoredMessage:
     """A row of :data:`MESSAGE_COLUMNS` followed by :data:`SIBLING_COLUMNS`."""
     (ident, conversation, parent, role, content, reasoning, model, status, created) = row[:9]
-    prompt, completion, speed, ttft, finish, dropped, tools, siblings, index = row[9:18]
-    calls = _json_or(tools, [])
+    prompt, completion, speed, ttft, finish, dropped, tools, steps, siblings, index = row[9:19]
+    calls = json_or(tools, [])
     try:
         known_status = MessageStatus(status)
     except ValueError:  # written by a later Moss: shown as an ordinary message
@@ -149,6 +153,49 @@ def message_of(row: Row) -> StoredMessage:
         created_at=stored_time(created),
         sibling_count=siblings,
         sibling_index=index,
+        steps=steps_of(steps),
+    )
+
+
+def steps_json(steps: Iterable[ToolStep]) -> str:
+    """Tool steps as stored in ``messages.tool_steps``: a JSON list of ToolStep.to_json()."""
+    return steps_text([step.to_json() for step in steps])
+
+
+def steps_text(items: list[Any]) -> str:
+    """A list of steps' JSON as stored: valid Unicode (lone surrogates, which SQLite refuses, as U+FFFD)."""
+    return valid_text(json.dumps(items, ensure_ascii=False))
+
+
+def steps_of(text: object) -> tuple[ToolStep, ...]:
+    """The steps stored as ``text``. A value that is not a JSON list reads as no steps, and an item that is not
+    a step is left out (damage, a hand edit): the rest of the reply still reads."""
+    if text == "[]" or text is None:  # nearly every message: no parsing
+        return ()
+    items = json_or(stored_text(text), [])
+    if not isinstance(items, list):
+        return ()
+    steps: list[ToolStep] = []
+    for item in items:
+        try:
+            steps.append(_fit(ToolStep.from_json(item)))
+        except (ValueError, ArithmeticError, RecursionError):  # not a step; a number or a nesting too large
+            continue
+    return tuple(steps)
+
+
+def _fit(step: ToolStep) -> ToolStep:
+    """A step read back, its text valid Unicode and its time a sane number (JSON can spell neither)."""
+    call = step.call
+    return replace(
+        step,
+        call=replace(
+            call, recipient=valid_text(call.recipient), arguments=valid_text(call.arguments), id=valid_text(call.id)
+        ),
+        result=valid_text(step.result),
+        preamble=valid_text(step.preamble),
+        reasoning=valid_text(step.reasoning),
+        seconds=sane_rate(step.seconds) or 0.0,
     )
 
 
@@ -173,7 +220,7 @@ def parents_first(messages: list[StoredMessage]) -> list[StoredMessage]:
     return ordered
 
 
-def _json_or(text: object, default: Any) -> Any:
+def json_or(text: object, default: Any) -> Any:
     """``text`` parsed as JSON, or ``default`` when it is missing or not JSON."""
     if not isinstance(text, str):
         return default

@@ -117,6 +117,9 @@ _MESSAGE: dict[str, Callable[[object], object]] = {
     "selected_at": stored_time,
     "dropped_messages": lambda v: sane_count(v) or 0,
     "tool_calls": lambda v: v if isinstance(v, str) else "[]",
+    # Kept as text even when damaged: it then reads as no steps (app.storage.rows.steps_of) and is indexed as
+    # none (app.storage.schema V4), and the text stays there for whoever wants to look at it.
+    "tool_steps": lambda v: v if isinstance(v, str) else "[]",
 }
 _REQUIRED = {"id", "role"}  # a message row without these cannot be placed
 

@@ -94,5 +94,49 @@ V3 = """
 ALTER TABLE messages ADD COLUMN writer TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2, V3)
+
+def _tool_text(steps: str) -> str:
+    """SQL for the searchable text of a JSON list of tool steps (app.core.tool_steps.ToolStep.to_json): each
+    step's tool, arguments and result, one step a line; NULL when there is no step. A value that is not a JSON
+    list (damaged, hand-edited) gives NULL rather than an error, so no write of such a row can fail."""
+    valid = f"CASE WHEN json_valid({steps}) THEN CASE json_type({steps}) WHEN 'array' THEN {steps} END END"
+    fields = " || ' ' || ".join(
+        f"ifnull(json_extract(j.value, '$.{path}'), '')" for path in ("call.recipient", "call.arguments", "result")
+    )
+    return f"(SELECT group_concat({fields}, char(10)) FROM json_each({valid}) AS j WHERE j.type = 'object')"
+
+
+# A tool chain is one assistant turn: its steps (call, decision, result, time, the preamble and reasoning
+# before each call) are stored with the reply as a JSON list, appended as each step ends. ``tool_calls``
+# (V2) stays: the display list older replies hold.
+#
+# Search: a tool's name, arguments and result are found through an FTS5 table of their own, over a view that
+# derives the text from ``tool_steps`` (one source of truth, nothing to keep in step by hand). A table of its
+# own rather than a third column of messages_fts: no existing row has steps, so this migration indexes
+# nothing, where rebuilding messages_fts would re-read every message of a large history at the upgrade. The
+# triggers index only rows that have steps, and compute the text they remove exactly as they computed the
+# text they added (an external-content index must be told the old values): change both together or neither.
+V4 = f"""
+ALTER TABLE messages ADD COLUMN tool_steps TEXT NOT NULL DEFAULT '[]';
+CREATE VIEW message_tools (id, tools) AS SELECT id, {_tool_text("tool_steps")} FROM messages;
+CREATE VIRTUAL TABLE tools_fts USING fts5 (
+    tools, content = 'message_tools', content_rowid = 'id', tokenize = '{_TOKENIZE}'
+);
+CREATE TRIGGER tools_fts_insert AFTER INSERT ON messages WHEN new.tool_steps != '[]' BEGIN
+    INSERT INTO tools_fts (rowid, tools)
+    SELECT new.id, text FROM (SELECT {_tool_text("new.tool_steps")} AS text) WHERE text IS NOT NULL;
+END;
+CREATE TRIGGER tools_fts_delete AFTER DELETE ON messages WHEN old.tool_steps != '[]' BEGIN
+    INSERT INTO tools_fts (tools_fts, rowid, tools)
+    SELECT 'delete', old.id, text FROM (SELECT {_tool_text("old.tool_steps")} AS text) WHERE text IS NOT NULL;
+END;
+CREATE TRIGGER tools_fts_update AFTER UPDATE OF tool_steps ON messages BEGIN
+    INSERT INTO tools_fts (tools_fts, rowid, tools)
+    SELECT 'delete', old.id, text FROM (SELECT {_tool_text("old.tool_steps")} AS text) WHERE text IS NOT NULL;
+    INSERT INTO tools_fts (rowid, tools)
+    SELECT new.id, text FROM (SELECT {_tool_text("new.tool_steps")} AS text) WHERE text IS NOT NULL;
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3, V4)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,4 @@
-"""Full-text search over titles, messages and reasoning (SQLite FTS5), best match first.
+"""Full-text search over titles, messages, reasoning and tool calls (SQLite FTS5), best match first.
 
 What a person types is never passed to FTS5 as query syntax: each word becomes a quoted phrase (so "C++",
 "AND" or a stray quote cannot break the query) and the last one also matches as a prefix, so results
@@ -23,11 +23,14 @@ _SNIPPET_TOKENS = 14
 _WORD = re.compile(r"\w", re.UNICODE)
 # Weights for bm25: a match in the reply or question counts more than one in the model's reasoning.
 _CONTENT_WEIGHT, _REASONING_WEIGHT = 1.0, 0.4
+_TOOLS_WEIGHT = 0.6  # a tool's name, arguments or result: between the two (bm25 is negative, so this scales it)
 _CANDIDATES_PER_RESULT = 4  # message hits read per result wanted, before keeping one per conversation
 # bm25 scores every match before it can order them: 200,000 matches of a common word take ~0.5 s. So only
 # the newest matches are ranked (FTS5 walks rowids newest first and stops early); below this many, all are.
 _RANKED_MATCHES = 5000
 _ROLES = {role.value: role for role in Role}
+# A matching message: (bm25 score, message id, conversation id, role, field, marked snippet, title, updated at).
+_Match = tuple[float, int, int, str, str, str, object, object]
 
 
 def match_expression(query: str) -> str | None:
@@ -56,38 +59,20 @@ def search(connection: sqlite3.Connection, query: str, *, limit: int = 50) -> li
         "WHERE titles_fts MATCH ? AND c.deleted_at IS NULL ORDER BY rank LIMIT ?",
         (_OPEN, _CLOSE, expression, limit),
     ).fetchall()
-    oldest = connection.execute(
-        "SELECT min(rowid) FROM (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? "
-        "ORDER BY rowid DESC LIMIT ?)",
-        (expression, _RANKED_MATCHES),
-    ).fetchone()[0]
-    messages = connection.execute(
-        "SELECT m.id, m.conversation_id, m.role, snippet(messages_fts, 0, ?, ?, '…', ?), "
-        "snippet(messages_fts, 1, ?, ?, '…', ?), c.title, c.updated_at FROM messages_fts "
-        "JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id "
-        "WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND c.deleted_at IS NULL "
-        "ORDER BY bm25(messages_fts, ?, ?) LIMIT ?",
-        (
-            *(_OPEN, _CLOSE, _SNIPPET_TOKENS) * 2,
-            expression,
-            oldest or 0,
-            _CONTENT_WEIGHT,
-            _REASONING_WEIGHT,
-            limit * _CANDIDATES_PER_RESULT,
-        ),
-    ).fetchall()
+    candidates = limit * _CANDIDATES_PER_RESULT
+    matches = _message_matches(connection, expression, candidates) + _tool_matches(connection, expression, candidates)
+    matches.sort(key=lambda match: match[0])  # bm25: the lower, the better
 
     best_message: dict[int, tuple[int, Role, str, str]] = {}
     order: list[int] = []
-    for message_id, conversation_id, role, content, reasoning, _title, _updated in messages:
+    updated_of: dict[int, tuple[str, float]] = {}
+    for _score, message_id, conversation_id, role, field, snippet, title, updated in matches:
+        updated_of.setdefault(conversation_id, (stored_text(title), stored_time(updated)))
         if conversation_id in best_message:
             continue
-        content, reasoning = stored_text(content), stored_text(reasoning)  # a hand-made row may hold a BLOB
-        field, snippet = ("content", content) if _OPEN in content else ("reasoning", reasoning)
         best_message[conversation_id] = (message_id, _ROLES.get(role, Role.USER), field, snippet)
         order.append(conversation_id)
     titles_of = {cid: (stored_text(marked), stored_time(updated)) for cid, marked, updated in titles}
-    updated_of = {row[1]: (stored_text(row[5]), stored_time(row[6])) for row in messages}
 
     hits: list[SearchHit] = []
     for conversation_id in [row[0] for row in titles] + [c for c in order if c not in titles_of]:
@@ -115,6 +100,64 @@ def search(connection: sqlite3.Connection, query: str, *, limit: int = 50) -> li
         if len(hits) == limit:
             break
     return hits
+
+
+def _newest_matches_from(connection: sqlite3.Connection, index: str, expression: str) -> int:
+    """The smallest rowid among the newest :data:`_RANKED_MATCHES` matches in ``index``: only those are ranked."""
+    oldest = connection.execute(
+        f"SELECT min(rowid) FROM (SELECT rowid FROM {index} WHERE {index} MATCH ? ORDER BY rowid DESC LIMIT ?)",
+        (expression, _RANKED_MATCHES),
+    ).fetchone()[0]
+    return int(oldest or 0)
+
+
+def _message_matches(connection: sqlite3.Connection, expression: str, limit: int) -> list[_Match]:
+    """The best matches in messages' text and reasoning."""
+    rows = connection.execute(
+        "SELECT bm25(messages_fts, ?, ?), m.id, m.conversation_id, m.role, snippet(messages_fts, 0, ?, ?, '…', ?), "
+        "snippet(messages_fts, 1, ?, ?, '…', ?), c.title, c.updated_at FROM messages_fts "
+        "JOIN messages m ON m.id = messages_fts.rowid JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE messages_fts MATCH ? AND messages_fts.rowid >= ? AND c.deleted_at IS NULL "
+        "ORDER BY bm25(messages_fts, ?, ?) LIMIT ?",
+        (
+            _CONTENT_WEIGHT,
+            _REASONING_WEIGHT,
+            *(_OPEN, _CLOSE, _SNIPPET_TOKENS) * 2,
+            expression,
+            _newest_matches_from(connection, "messages_fts", expression),
+            _CONTENT_WEIGHT,
+            _REASONING_WEIGHT,
+            limit,
+        ),
+    ).fetchall()
+    matches: list[_Match] = []
+    for score, message_id, conversation_id, role, content, reasoning, title, updated in rows:
+        content, reasoning = stored_text(content), stored_text(reasoning)  # a hand-made row may hold a BLOB
+        field, snippet = ("content", content) if _OPEN in content else ("reasoning", reasoning)
+        matches.append((float(score), message_id, conversation_id, role, field, snippet, title, updated))
+    return matches
+
+
+def _tool_matches(connection: sqlite3.Connection, expression: str, limit: int) -> list[_Match]:
+    """The best matches in the tools replies called: their names, arguments and results (app.storage.schema V4)."""
+    rows = connection.execute(
+        "SELECT bm25(tools_fts), m.id, m.conversation_id, m.role, snippet(tools_fts, 0, ?, ?, '…', ?), c.title, "
+        "c.updated_at FROM tools_fts JOIN messages m ON m.id = tools_fts.rowid "
+        "JOIN conversations c ON c.id = m.conversation_id "
+        "WHERE tools_fts MATCH ? AND tools_fts.rowid >= ? AND c.deleted_at IS NULL ORDER BY bm25(tools_fts) LIMIT ?",
+        (
+            _OPEN,
+            _CLOSE,
+            _SNIPPET_TOKENS,
+            expression,
+            _newest_matches_from(connection, "tools_fts", expression),
+            limit,
+        ),
+    ).fetchall()
+    return [
+        (float(score) * _TOOLS_WEIGHT, message_id, conversation_id, role, "tools", stored_text(snippet), title, updated)
+        for score, message_id, conversation_id, role, snippet, title, updated in rows
+    ]
 
 
 def search_history(path: Path, query: str, *, limit: int = 50) -> list[SearchHit]:

@@ -2,7 +2,8 @@
 
 :class:`ExportBuilder` grows one conversation's node tree; :func:`trip_conversation` is a realistic one
 with every kind of node the importer must handle (hidden system prompt, custom instructions, an edited
-user message, a regenerated reply, a browsing tool call, an image, o1 thoughts), and :func:`write_export`
+user message, a regenerated reply, a browsing tool call, an image, o1 thoughts), :func:`analysis_conversation`
+one that runs code in ChatGPT's Python tool, and :func:`write_export`
 writes a list of them as ChatGPT does, so tests read a real file back with ``json.load``.
 """
 
@@ -81,6 +82,44 @@ class ExportBuilder:
         if finish is not None:
             metadata["finish_details"] = {"type": finish, "stop_tokens": [200002]}
         return self.add(parent, "assistant", text_content(text), metadata=metadata, end_turn=True, **kwargs)
+
+    def python_call(
+        self, parent: str, code: str, output: str, *, seconds: float = 0.4, error: str | None = None
+    ) -> tuple[str, str]:
+        """The assistant's code sent to ChatGPT's Python tool (``recipient`` "python", content type "code"), then
+        the tool's message with what it printed (``execution_output``) and its run (``aggregate_result``), as a
+        data-analysis chat exports them; ``error``: the code raised it. Returns (call node, output node)."""
+        call = self.add(
+            parent,
+            "assistant",
+            {"content_type": "code", "language": "unknown", "text": code},
+            recipient="python",
+            metadata={"model_slug": "gpt-4o", "finish_details": {"type": "stop", "stop_tokens": [200007]}},
+            end_turn=False,
+        )
+        started = BASE_TIME + 60 * len(self.mapping)
+        run: dict[str, Any] = {
+            "status": "failed" if error else "success",
+            "run_id": f"run-{len(self.mapping)}",
+            "start_time": started,
+            "update_time": started + seconds,
+            "end_time": started + seconds,
+            "code": code,
+            "final_expression_output": None if error else output,
+            "in_kernel_exception": {"name": "Exception", "traceback": [error], "args": [error]} if error else None,
+            "system_exception": None,
+            "messages": [],
+            "jupyter_messages": [],
+            "timeout_triggered": None,
+        }
+        result = self.add(
+            call,
+            "tool",
+            {"content_type": "execution_output", "text": output},
+            author_name="python",
+            metadata={"is_complete": True, "aggregate_result": run, "model_slug": "gpt-4o", "parent_id": call},
+        )
+        return call, result
 
     def build(self, current_node: str | None) -> dict[str, Any]:
         messages = [n["message"] for n in self.mapping.values() if n["message"] is not None]
@@ -197,6 +236,25 @@ def trip_conversation(conversation_id: str = "6650a1b2-trip-4c1e-9d7a-0000000000
     )
     n["tower"] = b.assistant(n["recap"], "That is the Belém Tower, built in 1519.", model="o1")
     return Sample(b.build(current_node=n["tower"]), n)
+
+
+def analysis_conversation(conversation_id: str = "6650a1b2-data-4c1e-9d7a-000000000002") -> Sample:
+    """A data-analysis chat: the question, two runs of Python (the first fails, the second prints the answer),
+    and the answer after them; then a follow-up answered without tools."""
+    b = ExportBuilder(conversation_id, title="Factorials", default_model_slug="gpt-4o")
+    n: dict[str, str] = {"root": b.root}
+    n["ask"] = b.user(b.root, "What is 20 factorial? Use Python.")
+    n["call1"], n["output1"] = b.python_call(
+        n["ask"],
+        "import math\nmath.factorial('20')",
+        "TypeError: 'str' object cannot be interpreted as an integer",
+        error="TypeError",
+    )
+    n["call2"], n["output2"] = b.python_call(n["output1"], "math.factorial(20)", "2432902008176640000", seconds=0.2)
+    n["answer"] = b.assistant(n["output2"], "20! = 2,432,902,008,176,640,000.")
+    n["thanks"] = b.user(n["answer"], "Thanks!")
+    n["welcome"] = b.assistant(n["thanks"], "You're welcome.")
+    return Sample(b.build(current_node=n["welcome"]), n)
 
 
 def linear_conversation(conversation_id: str, turns: int) -> dict[str, Any]:

@@ -10,11 +10,13 @@ import pytest
 
 from app.core.errors import ImportFormatError
 from app.core.history import ImportedConversation, ImportedMessage, MessageStatus
-from app.core.types import FinishReason, Role
+from app.core.tool_steps import ToolDecision, ToolStep
+from app.core.types import FinishReason, Role, ToolCall
 from app.storage.chatgpt_import import looks_like_chatgpt_export, parse_chatgpt_export
 from tests.helpers.chatgpt_export import (
     BASE_TIME,
     ExportBuilder,
+    analysis_conversation,
     linear_conversation,
     text_content,
     trip_conversation,
@@ -104,7 +106,9 @@ def test_o1_thoughts_become_the_reasoning_of_the_answer_after_them(tmp_path: Pat
     assert all(m.reasoning is None for m in conversation.messages if m.key != sample.nodes["tower"])
 
 
-def test_thoughts_around_a_tool_call_all_go_to_the_answer_and_never_past_a_user_message(tmp_path: Path) -> None:
+def test_thoughts_before_a_tool_call_go_to_its_step_the_rest_to_the_answer_never_past_a_user_message(
+    tmp_path: Path,
+) -> None:
     b = ExportBuilder("reasoning")
 
     def thoughts(parent: str, summary: str, content: str) -> str:
@@ -124,10 +128,89 @@ def test_thoughts_around_a_tool_call_all_go_to_the_answer_and_never_past_a_user_
     reply = b.assistant(follow_up, "You're welcome.", model="o3")
     conversation = only(tmp_path, b.build(current_node=reply))
     by_key = {m.key: m for m in conversation.messages}
-    assert by_key[answer].reasoning == "Plan\nCompute it with Python.\n\nCheck\nThe tool agrees."
+    [step] = by_key[answer].steps
+    assert step.reasoning == "Plan\nCompute it with Python." and step.call.arguments == "2**100"
+    assert by_key[answer].reasoning == "Check\nThe tool agrees."
     assert by_key[answer].parent_key == ask
     assert by_key[reply].reasoning is None
     assert by_key[follow_up].reasoning is None
+
+
+def test_python_runs_become_the_steps_of_the_answer_they_led_to(tmp_path: Path) -> None:
+    sample = analysis_conversation()
+    n = sample.nodes
+    conversation = only(tmp_path, sample.data)
+    path = active_path(conversation)
+    assert [(m.role, m.content) for m in path] == [
+        (Role.USER, "What is 20 factorial? Use Python."),
+        (Role.ASSISTANT, "20! = 2,432,902,008,176,640,000."),
+        (Role.USER, "Thanks!"),
+        (Role.ASSISTANT, "You're welcome."),
+    ]
+    answer = path[1]
+    assert answer.key == n["answer"] and answer.parent_key == n["ask"]  # past the calls and their output
+    code = {"channel": "analysis", "content_type": "code", "constrained": False}  # as gpt-oss calls python
+    assert answer.steps == (
+        ToolStep(
+            ToolCall("python", "import math\nmath.factorial('20')", **code),  # type: ignore[arg-type]
+            "TypeError: 'str' object cannot be interpreted as an integer",
+            ok=False,
+            seconds=pytest.approx(0.4),  # type: ignore[arg-type]
+            decision=ToolDecision.AUTO,
+        ),
+        ToolStep(
+            ToolCall("python", "math.factorial(20)", **code),  # type: ignore[arg-type]
+            "2432902008176640000",
+            seconds=pytest.approx(0.2),  # type: ignore[arg-type]
+            decision=ToolDecision.AUTO,
+        ),
+    )
+    assert all(m.steps == () for m in path if m is not answer)
+
+
+def test_a_browser_call_and_its_page_are_a_step_and_every_tool_recipient_counts(tmp_path: Path) -> None:
+    sample = trip_conversation()
+    by_key = {m.key: m for m in only(tmp_path, sample.data).messages}
+    [search] = by_key[sample.nodes["weather_answer"]].steps
+    assert search.call.recipient == "browser" and search.call.arguments == 'search("Lisbon weather May")'
+    assert search.result == "# 【0†Lisbon climate】 May: 22 °C" and search.ok
+
+    b = ExportBuilder("plugin")
+    ask = b.user(b.root, "Draw a cat, and remember I like cats.")
+    draw = b.add(ask, "assistant", text_content('{"prompt": "a cat"}'), recipient="dalle.text2im")
+    picture = b.add(
+        draw,
+        "tool",
+        {"content_type": "multimodal_text", "parts": [{"content_type": "image_asset_pointer", "asset_pointer": "x"}]},
+        author_name="dalle.text2im",
+    )
+    memory = b.add(picture, "assistant", text_content("Likes cats."), recipient="bio")
+    failed = b.add(memory, "tool", {"content_type": "system_error", "name": "bio", "text": "Memory is full."})
+    stray = b.add(failed, "tool", {"content_type": "text", "parts": ["More output."]}, author_name="bio")
+    answer = b.assistant(stray, "Here is your cat.")
+    [message] = [m for m in only(tmp_path, b.build(current_node=answer)).messages if m.key == answer]
+    draw_step, memory_step = message.steps
+    assert (draw_step.call.recipient, draw_step.call.arguments, draw_step.result) == (
+        "dalle.text2im",
+        '{"prompt": "a cat"}',
+        "[image]",
+    )
+    assert draw_step.call.content_type == "json" and draw_step.ok
+    assert memory_step.call.recipient == "bio" and not memory_step.ok
+    assert memory_step.result == "Memory is full.\n\nMore output."  # two outputs of one call, in order
+
+
+def test_a_chain_no_answer_followed_is_left_out(tmp_path: Path) -> None:
+    b = ExportBuilder("unanswered")
+    ask = b.user(b.root, "Compute something.")
+    _call, output = b.python_call(ask, "1 + 1", "2")
+    again = b.user(output, "Never mind, hello!")
+    hello = b.assistant(again, "Hello!")
+    _late_call, late_output = b.python_call(hello, "2 + 2", "4")  # the branch ends on a tool's output
+    conversation = only(tmp_path, b.build(current_node=late_output))
+    assert [m.content for m in conversation.messages] == ["Compute something.", "Never mind, hello!", "Hello!"]
+    assert all(m.steps == () for m in conversation.messages)
+    assert conversation.current_key == hello
 
 
 def test_non_text_parts_become_placeholders_and_voice_keeps_its_transcript(tmp_path: Path) -> None:
