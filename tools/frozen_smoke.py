@@ -7,7 +7,8 @@ offscreen, in a throwaway folder, with nothing from this checkout or .venv on it
 
 - the build: ``dist/Moss/moss`` exists, llama.cpp's libraries are in it, and the modules that are imported
   by name at run time (keyring's backends, pygments' lexers and styles) were collected;
-- ``moss --version`` and ``moss --self-test`` (folders, settings, keychain, llama.cpp, starter model, python tool, window);
+- ``moss --version`` and ``moss --self-test`` (folders, settings, keychain, llama.cpp, starter model, python
+  tool, window);
 - ``moss chat`` on the tiny gpt-oss model (tests/helpers/tiny_gpt_oss.py writes it) and on the bundled
   SmolLM2, which must answer "Paris";
 - ``moss chat --server`` against a loopback server (the openai SDK, httpx2 and pydantic, frozen);

@@ -65,7 +65,7 @@ check_window_libraries() {
     [ -n "$missing" ] || return 0
     packages=""
     for library in $missing; do
-        name=$(printf '%s' "${library%%.so.*}" | tr 'A-Z' 'a-z')
+        name=$(printf '%s' "${library%%.so.*}" | tr '[:upper:]' '[:lower:]')
         version=${library##*.so.}
         version=${version%%.*}
         case $name in
@@ -73,7 +73,7 @@ check_window_libraries() {
             *) packages="$packages $name$version" ;;
         esac
     done
-    echo "Warning: Moss's window needs system libraries this computer lacks:" $missing
+    echo "Warning: Moss's window needs system libraries this computer lacks: $(printf '%s\n' "$missing" | paste -sd ' ' -)"
     echo "Install them (Debian, Ubuntu, Mint: sudo apt install$packages), then check with: moss --self-test"
 }
 
